@@ -1,0 +1,291 @@
+"""The `policybot` command: index, list and search the corpus from a terminal.
+
+Dependencies (settings, embedder, index) are built once here and passed down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from pathlib import Path
+from typing import TextIO
+
+from bot.settings import Settings, SettingsError
+from index.embedding import EmbeddingModelError
+from index.models import Hit, IndexReport
+from index.store import IndexProblem
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+# `policybot index` finished, but some corpus files were skipped.
+EXIT_SKIPPED = 3
+MAX_QUESTION_CHARS = 2_000
+
+
+class UserError(Exception):
+    """A problem the user can fix; printed as one line, without a traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(prog="policybot", description="Cited answers from your policy articles.")
+    parser.add_argument("--corpus", type=Path, help="article folder (setting CORPUS_DIR; default corpus/)")
+    parser.add_argument("--index-dir", type=Path, help="index folder (setting INDEX_DIR; default data/index/)")
+    sub = parser.add_subparsers(dest="command")
+
+    sub.add_parser("start", help="index the corpus if needed, then open the terminal session (the default)")
+
+    index = sub.add_parser("index", help="build or update the index from the corpus")
+    index.add_argument("--rebuild", action="store_true", help="discard the index and embed every article again")
+    index.add_argument("--quiet", "-q", action="store_true", help="no progress bar or summary, only problems")
+
+    articles = sub.add_parser("articles", help="list the indexed articles")
+    articles.add_argument("--json", action="store_true", help="one JSON object per article")
+
+    search = sub.add_parser("search", help="print the passages that best match a question")
+    search.add_argument("question", help="the question, or - to read one question a line from standard input")
+    search.add_argument("-k", type=int, default=5, help="number of passages (default 5)")
+    search.add_argument("--json", action="store_true", help="print JSON: {question, hits: [...]}")
+    search.add_argument("--mode", choices=("hybrid", "dense", "bm25"), help="retrieval mode (setting RETRIEVAL)")
+
+    sub.add_parser("chat", help="interactive terminal session")
+    for name, command in (("index", index), ("articles", articles), ("search", search)):
+        command.add_argument("--corpus", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        command.add_argument("--index-dir", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    return parser
+
+
+def settings_for(args: argparse.Namespace) -> Settings:
+    """Settings from .env and the environment, with command-line paths on top."""
+    settings = Settings.load()
+    if getattr(args, "corpus", None):
+        settings = replace(settings, corpus_dir=args.corpus)
+    if getattr(args, "index_dir", None):
+        settings = replace(settings, index_dir=args.index_dir)
+    return settings
+
+
+def load_embedder(settings: Settings):
+    """The embedding model, loaded once per process."""
+    from index.embedding import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder(settings.embedding_model)
+
+
+def run_index(settings: Settings, embedder, rebuild: bool, quiet: bool, out: TextIO, err: TextIO):
+    """Update the index from the corpus, with a progress bar unless quiet; return (report, store)."""
+    from tqdm import tqdm
+
+    from index.indexer import update_index
+
+    bar = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if quiet:
+            return
+        if bar is None:
+            bar = tqdm(total=total, unit="chunk", desc="embedding", file=err, leave=False)
+        bar.update(done - bar.n)
+
+    try:
+        report, store = update_index(
+            settings.corpus_dir, settings.index_dir, embedder, settings.index_options(),
+            rebuild=rebuild, progress=progress, warn=lambda message: print(f"policybot: {message}", file=err),
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    for skipped in report.skipped:
+        print(f"skipped {skipped.path}: {skipped.reason}", file=err)
+    if not quiet:
+        print(describe_report(report, settings), file=out)
+    return report, store
+
+
+def describe_report(report: IndexReport, settings: Settings) -> str:
+    """One line on what an index run did."""
+    parts = [
+        f"{len(report.added)} added", f"{len(report.updated)} updated",
+        f"{len(report.removed)} removed", f"{report.unchanged} unchanged",
+    ]
+    line = f"Indexed {settings.corpus_dir} into {settings.index_dir}: {', '.join(parts)}; " \
+           f"{report.chunks_embedded} chunks embedded in {report.seconds:.1f} s"
+    if report.rebuilt:
+        line += " (full build)"
+    if report.skipped:
+        line += f"; {len(report.skipped)} file(s) skipped"
+    return line + "."
+
+
+def open_retriever(settings: Settings, embedder, mode: str | None = None):
+    """A retriever over the existing index; a clear error when there is none yet."""
+    from index.indexer import open_store
+    from index.search import Retriever
+
+    store = open_store(settings.index_dir, embedder)
+    if store.manifest is None:
+        raise UserError(f"no index in {settings.index_dir} yet; run `policybot index` first")
+    return Retriever(store, embedder, mode or settings.retrieval)
+
+
+def clean_question(raw: str) -> str:
+    """Collapse whitespace and refuse questions that are empty or absurdly long."""
+    question = " ".join(raw.split())
+    if not question:
+        raise UserError("the question is empty")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise UserError(f"the question is {len(question):,} characters long; the limit is {MAX_QUESTION_CHARS:,}")
+    return question
+
+
+def format_hits(hits: list[Hit], width: int = 100) -> str:
+    """Passages as numbered, wrapped text with score, title and paragraph."""
+    if not hits:
+        return "No passages found."
+    blocks = []
+    for hit in hits:
+        c = hit.chunk
+        head = f"[{hit.rank}] {hit.score:.3f}  {c.title} — paragraph {c.paragraph}"
+        if c.url:
+            head += f"  <{c.url}>"
+        body = textwrap.fill(c.text, width=width, initial_indent="    ", subsequent_indent="    ")
+        blocks.append(f"{head}\n{body}")
+    return "\n\n".join(blocks)
+
+
+def run_search(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
+    """`policybot search`: one question, or many from standard input with --json."""
+    if args.k < 1 or args.k > 100:
+        raise UserError("-k must be between 1 and 100")
+    embedder = load_embedder(settings)
+    retriever = open_retriever(settings, embedder, args.mode)
+    if args.question != "-":
+        question = clean_question(args.question)
+        hits = retriever.search(question, args.k)
+        if args.json:
+            print(json.dumps({"question": question, "hits": [h.as_dict() for h in hits]}, ensure_ascii=False), file=out)
+        else:
+            print(format_hits(hits), file=out)
+        return EXIT_OK
+    status = EXIT_OK
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            question = clean_question(line)
+        except UserError as exc:
+            status = EXIT_ERROR
+            record = {"question": line.rstrip("\n"), "hits": [], "error": str(exc)}
+        else:
+            record = {"question": question, "hits": [h.as_dict() for h in retriever.search(question, args.k)]}
+        if args.json:
+            print(json.dumps(record, ensure_ascii=False), file=out, flush=True)
+        else:
+            print(f"> {record['question']}\n{record.get('error') or format_hits(retriever.search(record['question'], args.k))}\n", file=out)
+    return status
+
+
+def run_articles(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """`policybot articles`: what is indexed, without loading the model."""
+    from index.store import IndexStore, read_manifest
+
+    manifest = read_manifest(settings.index_dir)
+    if manifest is None:
+        raise UserError(f"no index in {settings.index_dir} yet; run `policybot index` first")
+    store = IndexStore.open(settings.index_dir, manifest["model"], int(manifest["dimension"]))
+    infos = store.articles()
+    if args.json:
+        for info in infos:
+            print(json.dumps({"id": info.article_id, "title": info.title, "url": info.url, "chunks": info.chunks,
+                              "added": info.added_at, "updated": info.updated_at}, ensure_ascii=False), file=out)
+        return EXIT_OK
+    width = max([len("id"), *(len(i.article_id) for i in infos)])
+    print(f"{'id'.ljust(width)}  {'chunks':>6}  {'added':20}  title", file=out)
+    for info in infos:
+        print(f"{info.article_id.ljust(width)}  {info.chunks:>6}  {info.added_at:20}  {info.title}", file=out)
+    print(f"{len(infos)} article(s), {store.chunk_count} chunks.", file=out)
+    return EXIT_OK
+
+
+CHAT_HELP = """Type a question to see the passages that answer it.
+Commands: /articles  list the indexed articles
+          /reindex   update the index from the corpus folder
+          /help      this text
+          /quit      leave (or Ctrl-D)"""
+
+
+def run_chat(settings: Settings, out: TextIO, err: TextIO, read_line: Callable[[str], str] = input, build: bool = False) -> int:
+    """The interactive terminal session: search the corpus, list articles, reindex."""
+    from index.indexer import open_store
+    from index.search import Retriever
+
+    embedder = load_embedder(settings)
+    if build or open_store(settings.index_dir, embedder).manifest is None:
+        _, store = run_index(settings, embedder, rebuild=False, quiet=False, out=out, err=err)
+    else:
+        store = open_store(settings.index_dir, embedder)
+    retriever = Retriever(store, embedder, settings.retrieval)
+    print(f"policybot — {len(store.articles())} article(s), {store.chunk_count} passages indexed.\n{CHAT_HELP}", file=out)
+    while True:
+        try:
+            line = read_line("\nquestion> ")
+        except (EOFError, KeyboardInterrupt):
+            print(file=out)
+            return EXIT_OK
+        command = line.strip().lower()
+        if not command:
+            continue
+        if command in ("/quit", "/exit", "quit", "exit"):
+            return EXIT_OK
+        if command == "/help":
+            print(CHAT_HELP, file=out)
+        elif command == "/articles":
+            for info in store.articles():
+                print(f"- {info.title} ({info.chunks} passages) [{info.article_id}]", file=out)
+        elif command == "/reindex":
+            _, store = run_index(settings, embedder, rebuild=False, quiet=False, out=out, err=err)
+            retriever = Retriever(store, embedder, settings.retrieval)
+        elif command.startswith("/"):
+            print(f"Unknown command {command.split()[0]}. {CHAT_HELP.splitlines()[1]}", file=out)
+        else:
+            try:
+                print(format_hits(retriever.search(clean_question(line), 3)), file=out)
+            except UserError as exc:
+                print(exc, file=out)
+
+
+def main(argv: Iterable[str] | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    """Entry point of the `policybot` console script."""
+    parser = build_parser()
+    args = parser.parse_args(None if argv is None else list(argv))
+    try:
+        settings = settings_for(args)
+        command = args.command or "start"
+        if command == "index":
+            embedder = load_embedder(settings)
+            report, store = run_index(settings, embedder, args.rebuild, args.quiet, out, err)
+            store.close()
+            return EXIT_SKIPPED if report.skipped else EXIT_OK
+        if command == "articles":
+            return run_articles(args, settings, out)
+        if command == "search":
+            return run_search(args, settings, out, err)
+        if command in ("chat", "start"):
+            return run_chat(settings, out, err, build=command == "start")
+        parser.error(f"unknown command {command}")
+    except (UserError, SettingsError, IndexProblem, EmbeddingModelError, FileNotFoundError) as exc:
+        print(f"policybot: error: {exc}", file=err)
+        return EXIT_ERROR
+    except BrokenPipeError:
+        return EXIT_OK
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""All settings in one place: read from the environment and `.env`, validated once at start."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+from index.ann import ANN_MODES, DEFAULT_ANN_THRESHOLD
+from index.chunking import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP_SENTENCES, DEFAULT_TARGET_TOKENS
+from index.corpus import DEFAULT_MAX_ARTICLE_BYTES
+from index.embedding import PACKAGED_MODEL
+from index.indexer import IndexOptions
+from index.search import DEFAULT_RETRIEVAL, RETRIEVAL_MODES
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot work; the message names the setting."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed settings; see .env.example for what each one does."""
+
+    corpus_dir: Path = Path("corpus")
+    index_dir: Path = Path("data/index")
+    embedding_model: str = PACKAGED_MODEL
+    retrieval: str = DEFAULT_RETRIEVAL
+    ann_index: str = "auto"
+    ann_threshold: int = DEFAULT_ANN_THRESHOLD
+    chunk_tokens: int = DEFAULT_TARGET_TOKENS
+    chunk_overlap: int = DEFAULT_OVERLAP_SENTENCES
+    max_article_bytes: int = DEFAULT_MAX_ARTICLE_BYTES
+    # The token has no default and never appears in repr() or logs.
+    discord_token: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None, dotenv_path: Path | None = Path(".env")) -> Settings:
+        """Settings from `.env` overlaid by the process environment (the environment wins)."""
+        values: dict[str, str] = {}
+        if dotenv_path is not None and dotenv_path.is_file():
+            values.update({k: v for k, v in dotenv_values(dotenv_path).items() if v is not None})
+        values.update(os.environ if environ is None else environ)
+        return cls.from_mapping(values)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, str]) -> Settings:
+        """Validate raw string settings into a Settings."""
+
+        def text(name: str, default: str) -> str:
+            value = values.get(name, "").strip()
+            return value or default
+
+        def integer(name: str, default: int, low: int, high: int) -> int:
+            raw = values.get(name, "").strip()
+            if not raw:
+                return default
+            try:
+                number = int(raw)
+            except ValueError:
+                raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
+            if not low <= number <= high:
+                raise SettingsError(f"{name} must be between {low} and {high}, not {number}")
+            return number
+
+        def choice(name: str, default: str, allowed: tuple[str, ...]) -> str:
+            value = text(name, default).lower()
+            if value not in allowed:
+                raise SettingsError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+            return value
+
+        return cls(
+            corpus_dir=Path(text("CORPUS_DIR", "corpus")).expanduser(),
+            index_dir=Path(text("INDEX_DIR", "data/index")).expanduser(),
+            embedding_model=text("EMBEDDING_MODEL", PACKAGED_MODEL),
+            retrieval=choice("RETRIEVAL", DEFAULT_RETRIEVAL, RETRIEVAL_MODES),
+            ann_index=choice("ANN_INDEX", "auto", ANN_MODES),
+            ann_threshold=integer("ANN_THRESHOLD", DEFAULT_ANN_THRESHOLD, 1_000, 1_000_000_000),
+            chunk_tokens=integer("CHUNK_TOKENS", DEFAULT_TARGET_TOKENS, 32, DEFAULT_MAX_TOKENS),
+            chunk_overlap=integer("CHUNK_OVERLAP_SENTENCES", DEFAULT_OVERLAP_SENTENCES, 0, 5),
+            max_article_bytes=integer("MAX_ARTICLE_MB", DEFAULT_MAX_ARTICLE_BYTES // 2**20, 1, 1024) * 2**20,
+            discord_token=values.get("DISCORD_TOKEN", "").strip() or None,
+        )
+
+    def index_options(self) -> IndexOptions:
+        """The chunking and approximate-index options the indexer needs."""
+        return IndexOptions(
+            target_tokens=self.chunk_tokens,
+            overlap_sentences=self.chunk_overlap,
+            max_article_bytes=self.max_article_bytes,
+            ann_mode=self.ann_index,
+            ann_threshold=self.ann_threshold,
+        )

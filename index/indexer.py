@@ -1,0 +1,125 @@
+"""Bring the on-disk index in line with the corpus folder: embed only what changed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from index.ann import DEFAULT_ANN_THRESHOLD, ann_builder_for
+from index.chunking import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP_SENTENCES, DEFAULT_TARGET_TOKENS, chunk_text
+from index.corpus import DEFAULT_MAX_ARTICLE_BYTES, article_id_for, scan_corpus
+from index.embedding import Embedder
+from index.models import Article, Chunk, IndexReport
+from index.store import IndexCorruptError, IndexStore, Upsert, crashpoint, writer_lock
+
+# Embed this many chunks per call: large enough for the model's length-sorted batching,
+# small enough for a progress bar that moves.
+EMBED_GROUP = 1024
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class IndexOptions:
+    """How articles are chunked and what approximate index is kept beside the exact one."""
+
+    target_tokens: int = DEFAULT_TARGET_TOKENS
+    overlap_sentences: int = DEFAULT_OVERLAP_SENTENCES
+    max_article_bytes: int = DEFAULT_MAX_ARTICLE_BYTES
+    ann_mode: str = "auto"
+    ann_threshold: int = DEFAULT_ANN_THRESHOLD
+
+
+def chunk_article(article: Article, embedder: Embedder, options: IndexOptions) -> list[Chunk]:
+    """Sentence-aware chunks of one article, sized in the embedder's tokens."""
+    return chunk_text(
+        article.article_id,
+        article.text,
+        embedder.count_tokens,
+        target_tokens=options.target_tokens,
+        overlap_sentences=options.overlap_sentences,
+        max_tokens=min(DEFAULT_MAX_TOKENS, embedder.max_tokens),
+    )
+
+
+def embed_chunks(chunks: list[Chunk], embedder: Embedder, progress: Progress | None = None) -> np.ndarray:
+    """Vectors for the chunks, in order, reporting (done, total) as groups finish."""
+    parts = []
+    for offset in range(0, len(chunks), EMBED_GROUP):
+        parts.append(embedder.embed([c.text for c in chunks[offset : offset + EMBED_GROUP]]))
+        crashpoint("embedded-group")
+        if progress:
+            progress(min(offset + EMBED_GROUP, len(chunks)), len(chunks))
+    return np.concatenate(parts) if parts else np.zeros((0, embedder.dimension), dtype=np.float32)
+
+
+def open_store(index_dir: Path, embedder: Embedder) -> IndexStore:
+    """Load the index built for this embedder (raises on a model mismatch or corruption)."""
+    return IndexStore.open(Path(index_dir), embedder.name, embedder.dimension)
+
+
+def update_index(
+    corpus_dir: Path,
+    index_dir: Path,
+    embedder: Embedder,
+    options: IndexOptions = IndexOptions(),
+    rebuild: bool = False,
+    progress: Progress | None = None,
+    warn: Callable[[str], None] = lambda message: None,
+) -> tuple[IndexReport, IndexStore]:
+    """Add, update and remove articles so the index matches the corpus; return what was done and the store.
+
+    Only articles whose content hash changed are chunked and embedded. A corrupted index is
+    reported through `warn` and rebuilt from the corpus, which is the source of truth.
+    """
+    started = time.perf_counter()
+    corpus_dir, index_dir = Path(corpus_dir), Path(index_dir)
+    report = IndexReport()
+    with writer_lock(index_dir, wait_seconds=5.0):
+        scan = scan_corpus(corpus_dir, options.max_article_bytes)
+        report.skipped = scan.skipped
+        store = None
+        if not rebuild:
+            try:
+                store = open_store(index_dir, embedder)
+            except IndexCorruptError as exc:
+                warn(f"{exc}: rebuilding from the corpus")
+        if store is None:
+            store = IndexStore.empty_like(index_dir, embedder.name, embedder.dimension)
+            report.rebuilt = True
+        indexed = {info.article_id: info.content_hash for info in store.articles()}
+        # A file that became unreadable keeps its last good version in the index: nothing is lost.
+        unreadable = {article_id_for(Path(s.path), corpus_dir) for s in scan.skipped}
+        changed: list[Article] = []
+        for article in scan.articles:
+            previous = indexed.get(article.article_id)
+            if previous == article.content_hash:
+                report.unchanged += 1
+                continue
+            (report.added if previous is None else report.updated).append(article.article_id)
+            changed.append(article)
+        present = {a.article_id for a in scan.articles} | unreadable
+        report.removed = sorted(set(indexed) - present)
+        if not changed and not report.removed and not report.rebuilt:
+            report.seconds = time.perf_counter() - started
+            return report, store
+
+        chunked = [(article, chunk_article(article, embedder, options)) for article in changed]
+        all_chunks = [chunk for _, chunks in chunked for chunk in chunks]
+        vectors = embed_chunks(all_chunks, embedder, progress)
+        upserts, offset = [], 0
+        for article, chunks in chunked:
+            upserts.append(Upsert(article, chunks, vectors[offset : offset + len(chunks)]))
+            offset += len(chunks)
+        report.chunks_embedded = len(all_chunks)
+        try:
+            store.commit(upserts, report.removed, ann_builder_for(options.ann_mode, options.ann_threshold))
+        except BaseException:
+            store.close()
+            raise
+    report.seconds = time.perf_counter() - started
+    return report, store
