@@ -16,6 +16,7 @@ from typing import TextIO
 
 from bot.settings import Settings, SettingsError
 from index.embedding import EmbeddingModelError
+from index.evaluate import EvalFileError
 from index.models import Hit, IndexReport
 from index.store import IndexProblem
 
@@ -53,8 +54,27 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--json", action="store_true", help="print JSON: {question, hits: [...]}")
     search.add_argument("--mode", choices=("hybrid", "dense", "bm25"), help="retrieval mode (setting RETRIEVAL)")
 
+    ask = sub.add_parser("ask", help="answer a question with numbered citations")
+    ask.add_argument("question", help="the question, or - to read one question a line from standard input")
+    ask.add_argument("--json", action="store_true", help="print one JSON object (one a line with -)")
+    ask.add_argument("--conversation", "-c", metavar="ID", help="a conversation id: earlier turns give follow-ups context")
+
+    summary = sub.add_parser("summary", help="summarise one article with citations")
+    summary.add_argument("article", help="an article id, or the start of its title")
+    summary.add_argument("--length", choices=("short", "medium", "long"), default="medium")
+    summary.add_argument("--json", action="store_true", help="print one JSON object")
+
+    evaluation = sub.add_parser("eval", help="measure retrieval, answers, citations, abstention and latency")
+    evaluation.add_argument("file", type=Path, help="questions: our JSONL format, or SQuAD JSON (indexed into a temporary index)")
+    evaluation.add_argument("--limit", type=int, help="evaluate a reproducible random sample of this many questions")
+    evaluation.add_argument("--outside", type=Path, metavar="SQUAD_JSON",
+                            help="add questions about SQuAD articles not in the corpus, as unanswerable")
+    evaluation.add_argument("--outside-limit", type=int, default=500, help="how many such questions (default 500)")
+    evaluation.add_argument("--keep-index", type=Path, metavar="DIR", help="with SQuAD: build (or reuse) the index here")
+    evaluation.add_argument("--report", type=Path, help="write the figures, the threshold curve and every result as JSON")
+
     sub.add_parser("chat", help="interactive terminal session")
-    for name, command in (("index", index), ("articles", articles), ("search", search)):
+    for name, command in (("index", index), ("articles", articles), ("search", search), ("ask", ask), ("summary", summary)):
         command.add_argument("--corpus", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         command.add_argument("--index-dir", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
@@ -163,10 +183,11 @@ def run_search(args: argparse.Namespace, settings: Settings, out: TextIO, err: T
     """`policybot search`: one question, or many from standard input with --json."""
     if args.k < 1 or args.k > 100:
         raise UserError("-k must be between 1 and 100")
+    # Refuse a bad question before the model's seconds-long load.
+    question = clean_question(args.question) if args.question != "-" else "-"
     embedder = load_embedder(settings)
     retriever = open_retriever(settings, embedder, args.mode)
     if args.question != "-":
-        question = clean_question(args.question)
         hits = retriever.search(question, args.k)
         if args.json:
             print(json.dumps({"question": question, "hits": [h.as_dict() for h in hits]}, ensure_ascii=False), file=out)
@@ -177,17 +198,19 @@ def run_search(args: argparse.Namespace, settings: Settings, out: TextIO, err: T
     for line in sys.stdin:
         if not line.strip():
             continue
+        hits: list[Hit] = []
         try:
             question = clean_question(line)
         except UserError as exc:
             status = EXIT_ERROR
             record = {"question": line.rstrip("\n"), "hits": [], "error": str(exc)}
         else:
-            record = {"question": question, "hits": [h.as_dict() for h in retriever.search(question, args.k)]}
+            hits = retriever.search(question, args.k)
+            record = {"question": question, "hits": [h.as_dict() for h in hits]}
         if args.json:
             print(json.dumps(record, ensure_ascii=False), file=out, flush=True)
         else:
-            print(f"> {record['question']}\n{record.get('error') or format_hits(retriever.search(record['question'], args.k))}\n", file=out)
+            print(f"> {record['question']}\n{record.get('error') or format_hits(hits)}\n", file=out, flush=True)
     return status
 
 
@@ -213,24 +236,173 @@ def run_articles(args: argparse.Namespace, settings: Settings, out: TextIO) -> i
     return EXIT_OK
 
 
-CHAT_HELP = """Type a question to see the passages that answer it.
-Commands: /articles  list the indexed articles
+def build_engine(settings: Settings, embedder, store, llm_client=None):
+    """The answer engine over one loaded index: extractive, or an LLM's checked answer when one is configured."""
+    from index.answer import AnswerEngine
+    from index.search import Retriever
+
+    engine = AnswerEngine(Retriever(store, embedder, settings.retrieval), embedder)
+    if llm_client is None:
+        return engine
+    from index.llm import LLMAnswerEngine
+
+    return LLMAnswerEngine(engine, llm_client)
+
+
+def format_answer(answer, width: int = 100) -> str:
+    """An answer for the terminal: the text with [n] markers, then its sources with quotes."""
+    lines = [textwrap.fill(answer.text, width=width)]
+    sources = answer.citations or answer.related
+    if sources:
+        lines.append("")
+        lines.append("Sources" if answer.citations else "Related reading")
+        for c in sources:
+            head = f"[{c.n}] {c.title} — paragraph {c.paragraph}"
+            if c.url:
+                head += f"  <{c.url}>"
+            lines.append(head)
+            quote = c.quote if len(c.quote) <= 600 else c.quote[:597].rstrip() + "…"
+            lines.append(textwrap.fill(f"“{quote}”", width=width, initial_indent="    ", subsequent_indent="    "))
+    if answer.note:
+        lines.append(f"\n({answer.note})")
+    return "\n".join(lines)
+
+
+def conversation_store(settings: Settings):
+    """Where CLI conversations are kept: beside the index."""
+    from index.conversations import ConversationStore
+
+    return ConversationStore(settings.index_dir.parent / "conversations.sqlite")
+
+
+def run_ask(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """`policybot ask`: one cited answer, or one JSON object a line for questions on standard input."""
+    embedder = load_embedder(settings)
+    engine = build_engine(settings, embedder, open_retriever(settings, embedder).store, settings.llm_client())
+    conversations = conversation_store(settings) if args.conversation else None
+
+    def answer_one(raw: str):
+        question = clean_question(raw)
+        history = conversations.history(args.conversation) if conversations else ()
+        answer = engine.ask(question, history)
+        if conversations:
+            conversations.add(args.conversation, question, answer.text)
+        return answer
+
+    if args.question != "-":
+        answer = answer_one(args.question)
+        print(json.dumps(answer.as_dict(), ensure_ascii=False) if args.json else format_answer(answer), file=out)
+        return EXIT_OK
+    status = EXIT_OK
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            answer = answer_one(line)
+        except UserError as exc:
+            status = EXIT_ERROR
+            record = {"question": line.rstrip("\n"), "error": str(exc)}
+            print(json.dumps(record, ensure_ascii=False) if args.json else f"> {record['question']}\n{exc}\n", file=out, flush=True)
+            continue
+        print(json.dumps(answer.as_dict(), ensure_ascii=False) if args.json else f"> {answer.question}\n{format_answer(answer)}\n", file=out, flush=True)
+    return status
+
+
+def summarize(settings: Settings, embedder, store, article: str, length: str, llm_client=None):
+    """A cited summary of the article named by id or title prefix (by the LLM when one is configured)."""
+    from index.summary import summarize_text
+
+    try:
+        info = store.find_article(article)
+    except LookupError as exc:
+        raise UserError(str(exc)) from None
+    text = store.article_text(info.article_id) or ""
+    if llm_client is not None:
+        from index.llm import llm_summarize
+
+        return llm_summarize(llm_client, info.article_id, info.title, info.url, text, embedder, length)
+    return summarize_text(info.article_id, info.title, info.url, text, embedder, length)
+
+
+def run_summary(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """`policybot summary ARTICLE`."""
+    embedder = load_embedder(settings)
+    store = open_retriever(settings, embedder).store
+    summary = summarize(settings, embedder, store, args.article, args.length, settings.llm_client())
+    print(json.dumps(summary.as_dict(), ensure_ascii=False) if args.json else format_answer(summary), file=out)
+    return EXIT_OK
+
+
+def run_eval(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
+    """`policybot eval FILE`: figures for a question set, and the abstention trade-off curve."""
+    import tempfile
+
+    from tqdm import tqdm
+
+    from index import evaluate
+    from index.indexer import update_index
+
+    if not args.file.is_file():
+        raise UserError(f"no question file {args.file}")
+    embedder = load_embedder(settings)
+    with tempfile.TemporaryDirectory(prefix="policybot-eval-") as scratch:
+        if args.file.suffix.lower() == ".json":
+            articles, questions = evaluate.load_squad(args.file)
+            corpus = Path(scratch) / "corpus"
+            evaluate.write_corpus(articles, corpus)
+            index_dir = args.keep_index or Path(scratch) / "index"
+            print(f"Indexing {len(articles)} SQuAD articles into {index_dir} …", file=err)
+            _, store = update_index(corpus, index_dir, embedder, settings.index_options())
+            titles = {title for title, _ in articles}
+        else:
+            questions = evaluate.load_jsonl(args.file)
+            store = open_retriever(settings, embedder).store
+            titles = {info.title for info in store.articles()}
+        questions = evaluate.sample(questions, args.limit)
+        if args.outside:
+            questions += evaluate.out_of_corpus_questions(args.outside, titles, args.outside_limit)
+        engine = build_engine(settings, embedder, store)
+        with tqdm(total=len(questions), unit="q", desc="answering", file=err, leave=False) as bar:
+            results = evaluate.evaluate(engine, questions, progress=lambda done, total: bar.update(done - bar.n))
+    figures = evaluate.metrics(results, engine.config.abstain_below)
+    thresholds = [round(0.20 + 0.02 * i, 2) for i in range(21)]
+    lines = [f"{len(results)} questions ({figures['answerable']} answerable, {figures['unanswerable']} not), "
+             f"abstention threshold {engine.config.abstain_below:.2f}"]
+    for key in ("recall@1", "recall@5", "recall@10", "answer_accuracy", "citation_precision", "correct_and_cited",
+                "abstention_precision", "abstention_recall", "baseline_accuracy"):
+        lines.append(f"  {key:24} {figures[key]:.3f}")
+    lines.append(f"  {'latency p50 / p95':24} {figures['latency_p50_ms']:.0f} / {figures['latency_p95_ms']:.0f} ms")
+    print("\n".join(lines), file=out)
+    if args.report:
+        report = {"figures": figures, "curve": evaluate.curve(results, thresholds), "results": evaluate.report_rows(results)}
+        args.report.write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
+        print(f"report written to {args.report}", file=err)
+    return EXIT_OK
+
+
+CHAT_HELP = """Type a question to get a cited answer; a follow-up is read with the questions before it.
+Commands: /summary ARTICLE [short|medium|long]  summarise an article (id or start of its title)
+          /articles  list the indexed articles
+          /passages QUESTION  show the best matching passages
+          /new       start a new conversation (forget earlier questions)
           /reindex   update the index from the corpus folder
           /help      this text
           /quit      leave (or Ctrl-D)"""
 
 
 def run_chat(settings: Settings, out: TextIO, err: TextIO, read_line: Callable[[str], str] = input, build: bool = False) -> int:
-    """The interactive terminal session: search the corpus, list articles, reindex."""
+    """The interactive terminal session: ask, follow up, summarise, list articles, reindex."""
+    from index.answer import Turn
     from index.indexer import open_store
-    from index.search import Retriever
 
     embedder = load_embedder(settings)
     if build or open_store(settings.index_dir, embedder).manifest is None:
         _, store = run_index(settings, embedder, rebuild=False, quiet=False, out=out, err=err)
     else:
         store = open_store(settings.index_dir, embedder)
-    retriever = Retriever(store, embedder, settings.retrieval)
+    llm_client = settings.llm_client()
+    engine = build_engine(settings, embedder, store, llm_client)
+    history: list[Turn] = []
     print(f"policybot — {len(store.articles())} article(s), {store.chunk_count} passages indexed.\n{CHAT_HELP}", file=out)
     while True:
         try:
@@ -250,14 +422,33 @@ def run_chat(settings: Settings, out: TextIO, err: TextIO, read_line: Callable[[
                 print(f"- {info.title} ({info.chunks} passages) [{info.article_id}]", file=out)
         elif command == "/reindex":
             _, store = run_index(settings, embedder, rebuild=False, quiet=False, out=out, err=err)
-            retriever = Retriever(store, embedder, settings.retrieval)
-        elif command.startswith("/"):
-            print(f"Unknown command {command.split()[0]}. {CHAT_HELP.splitlines()[1]}", file=out)
-        else:
+            engine = build_engine(settings, embedder, store, llm_client)
+        elif command == "/new":
+            history.clear()
+            print("Started a new conversation.", file=out)
+        elif command.startswith("/summary"):
+            words = line.split()[1:]
+            length = words.pop() if words and words[-1].lower() in ("short", "medium", "long") else "medium"
             try:
-                print(format_hits(retriever.search(clean_question(line), 3)), file=out)
+                print(format_answer(summarize(settings, embedder, store, " ".join(words), length.lower(), llm_client)), file=out)
             except UserError as exc:
                 print(exc, file=out)
+        elif command.startswith("/passages"):
+            try:
+                print(format_hits(engine.retriever.search(clean_question(line.split(None, 1)[1] if " " in line.strip() else ""), 3)), file=out)
+            except UserError as exc:
+                print(exc, file=out)
+        elif command.startswith("/"):
+            print(f"Unknown command {command.split()[0]}. Type /help for the commands.", file=out)
+        else:
+            try:
+                question = clean_question(line)
+            except UserError as exc:
+                print(exc, file=out)
+                continue
+            answer = engine.ask(question, history)
+            history = [*history, Turn(question, answer.text)][-4:]
+            print(format_answer(answer), file=out)
 
 
 def main(argv: Iterable[str] | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
@@ -276,10 +467,16 @@ def main(argv: Iterable[str] | None = None, out: TextIO = sys.stdout, err: TextI
             return run_articles(args, settings, out)
         if command == "search":
             return run_search(args, settings, out, err)
+        if command == "ask":
+            return run_ask(args, settings, out)
+        if command == "summary":
+            return run_summary(args, settings, out)
+        if command == "eval":
+            return run_eval(args, settings, out, err)
         if command in ("chat", "start"):
             return run_chat(settings, out, err, build=command == "start")
         parser.error(f"unknown command {command}")
-    except (UserError, SettingsError, IndexProblem, EmbeddingModelError, FileNotFoundError) as exc:
+    except (UserError, SettingsError, IndexProblem, EmbeddingModelError, FileNotFoundError, EvalFileError) as exc:
         print(f"policybot: error: {exc}", file=err)
         return EXIT_ERROR
     except BrokenPipeError:

@@ -16,6 +16,8 @@ from index.embedding import PACKAGED_MODEL
 from index.indexer import IndexOptions
 from index.search import DEFAULT_RETRIEVAL, RETRIEVAL_MODES
 
+DEFAULT_LLM_TIMEOUT_SECONDS = 30.0
+
 
 class SettingsError(ValueError):
     """A setting has a value that cannot work; the message names the setting."""
@@ -36,6 +38,12 @@ class Settings:
     max_article_bytes: int = DEFAULT_MAX_ARTICLE_BYTES
     # The token has no default and never appears in repr() or logs.
     discord_token: str | None = field(default=None, repr=False)
+    # Optional language model (OpenAI-compatible chat endpoint); None means extractive answers only.
+    llm_base_url: str | None = None
+    llm_model: str = ""
+    # Like the Discord token: never in repr() or logs.
+    llm_api_key: str | None = field(default=None, repr=False)
+    llm_timeout_seconds: float = DEFAULT_LLM_TIMEOUT_SECONDS
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, dotenv_path: Path | None = Path(".env")) -> Settings:
@@ -72,6 +80,36 @@ class Settings:
                 raise SettingsError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
             return value
 
+        def seconds(name: str, default: float, low: float, high: float) -> float:
+            raw = values.get(name, "").strip()
+            if not raw:
+                return default
+            try:
+                number = float(raw)
+            except ValueError:
+                raise SettingsError(f"{name} must be a number of seconds, not {raw!r}") from None
+            if not low <= number <= high:
+                raise SettingsError(f"{name} must be between {low:g} and {high:g} seconds, not {raw}")
+            return number
+
+        llm_base_url = values.get("LLM_BASE_URL", "").strip() or None
+        llm_model = values.get("LLM_MODEL", "").strip()
+        if llm_base_url is not None:
+            from index.llm import check_base_url
+
+            try:
+                llm_base_url = check_base_url(llm_base_url)
+            except ValueError as exc:
+                raise SettingsError(f"LLM_BASE_URL {exc}") from None
+            if not llm_model:
+                raise SettingsError("LLM_MODEL must name the model to use when LLM_BASE_URL is set (for example llama3.2:3b)")
+        llm_api_key = values.get("LLM_API_KEY", "").strip() or None
+        if llm_api_key is not None:
+            from index.llm import check_api_key
+
+            if not check_api_key(llm_api_key):
+                raise SettingsError("LLM_API_KEY must be printable ASCII without spaces")
+
         return cls(
             corpus_dir=Path(text("CORPUS_DIR", "corpus")).expanduser(),
             index_dir=Path(text("INDEX_DIR", "data/index")).expanduser(),
@@ -83,7 +121,24 @@ class Settings:
             chunk_overlap=integer("CHUNK_OVERLAP_SENTENCES", DEFAULT_OVERLAP_SENTENCES, 0, 5),
             max_article_bytes=integer("MAX_ARTICLE_MB", DEFAULT_MAX_ARTICLE_BYTES // 2**20, 1, 1024) * 2**20,
             discord_token=values.get("DISCORD_TOKEN", "").strip() or None,
+            llm_base_url=llm_base_url,
+            llm_model=llm_model,
+            llm_api_key=llm_api_key,
+            llm_timeout_seconds=seconds("LLM_TIMEOUT_SECONDS", DEFAULT_LLM_TIMEOUT_SECONDS, 1, 600),
         )
+
+    @property
+    def llm_enabled(self) -> bool:
+        """True when a language model endpoint is configured."""
+        return self.llm_base_url is not None
+
+    def llm_client(self):
+        """An index.llm.LLMClient for the configured endpoint, or None when LLM_BASE_URL is empty."""
+        if self.llm_base_url is None:
+            return None
+        from index.llm import LLMClient
+
+        return LLMClient(self.llm_base_url, self.llm_model, self.llm_api_key, self.llm_timeout_seconds)
 
     def index_options(self) -> IndexOptions:
         """The chunking and approximate-index options the indexer needs."""

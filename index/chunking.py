@@ -7,6 +7,7 @@ boundaries (then at word boundaries), so the model never truncates text silently
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -30,10 +31,14 @@ _ABBREVIATIONS = {
     "approx", "dept", "est", "inc", "ltd", "co", "corp", "al", "cf", "ca", "vol", "pp", "p",
 }
 # Candidate sentence end: terminal punctuation, closing quotes or brackets, then whitespace.
-_SENTENCE_END = re.compile(r"[.!?\u2026\u3002\uff01\uff1f]+[\"'\u201d\u2019)\]]*(?=\s)")
+# CJK full stops end a sentence without a following space ("日本です。東京は..."), as CJK text has none.
+_SENTENCE_END = re.compile(
+    r"[.!?\u2026\u3002\uff01\uff1f\u061f\u0964]+[\"'\u201d\u2019)\]\u300d\u300f\uff09]*(?=\s)"
+    r"|[\u3002\uff01\uff1f]+[\u300d\u300f\uff09\u201d\u2019]*(?=\S)"
+)
 # A line that starts a list item or heading starts a new sentence even without punctuation.
 _LINE_START = re.compile(r"\n[ \t]*(?=[-*+\u2022#>]|\d+[.)][ \t])")
-_CLAUSE_END = re.compile(r"(?:[;:,\u2014\u2013)]|\s-{1,2})(?=\s)")
+_CLAUSE_END = re.compile(r"(?:[;:,\u2014\u2013)]|\s-{1,2})(?=\s)|[\u3001\uff0c\uff1b\uff1a](?=\S)")
 _WORD = re.compile(r"\S+")
 
 
@@ -120,6 +125,15 @@ def _split_at(text: str, span: Span, pattern: re.Pattern) -> list[Span]:
     return pieces
 
 
+def _continues_character(ch: str) -> bool:
+    """True for a code point that belongs to the one before it (combining mark, joiner, selector, skin tone)."""
+    return (
+        unicodedata.category(ch) in ("Mn", "Me", "Mc")
+        or ch in "\u200d\ufe0e\ufe0f"
+        or "\U0001f3fb" <= ch <= "\U0001f3ff"
+    )
+
+
 def _split_by_characters(text: str, span: Span, count_tokens: TokenCounter, limit: int) -> list[Span]:
     """Cut a single over-long "word" (a URL, a run of symbols) into pieces of at most `limit` tokens."""
     pieces = []
@@ -128,6 +142,9 @@ def _split_by_characters(text: str, span: Span, count_tokens: TokenCounter, limi
         end = min(span.end, position + limit)
         while end > position + 1 and count_tokens([text[position:end]])[0] > limit:
             end = position + max(1, (end - position) * 3 // 4)
+        # Never cut an accent, emoji modifier or joiner off the character it belongs to.
+        while position + 1 < end < span.end and (_continues_character(text[end]) or text[end - 1] == "\u200d"):
+            end -= 1
         pieces.append(Span(position, end))
         position = end
     return pieces

@@ -101,9 +101,22 @@ def _field(front: dict, name: str) -> str:
     return " ".join(str(value).split())
 
 
+def _looks_like_name(author: str) -> bool:
+    """'Jane Doe', 'J. R. Smith and Ann Lee' -- not a closing sentence such as 'By contrast, Seoul lags.'"""
+    words = author.replace(",", " ").split()
+    connectors = {"and", "&", "de", "del", "der", "van", "von", "da", "di", "la", "le", "bin", "al"}
+    return (
+        0 < len(words) <= 10
+        and not any(ch.isdigit() for ch in author)
+        and author.rstrip()[-1:] not in (".", "!", "?", ":", ";")
+        and all(not w[0].islower() or w.lower() in connectors for w in words)
+    )
+
+
 def parse_article(text: str, article_id: str, fallback_title: str, path: str = "", markdown: bool = True) -> Article:
     """Build an Article from decoded file text; the title falls back to the first heading, then the file name."""
     front, body = split_front_matter(text) if markdown else ({}, text)
+    body = body.lstrip("\n")
     meta = {name: _field(front, name) for name in FRONT_MATTER_FIELDS}
     heading = _HEADING.match(body) if markdown else None
     if heading:
@@ -111,7 +124,7 @@ def parse_article(text: str, article_id: str, fallback_title: str, path: str = "
             meta["title"] = heading.group("title").strip()
         body = body[heading.end() :]
     byline = _TRAILING_BYLINE.search(body.rstrip())
-    if byline:
+    if byline and _looks_like_name(byline.group("author")):
         if not meta["author"]:
             meta["author"] = byline.group("author").strip()
         body = body.rstrip()[: byline.start()]
@@ -143,7 +156,8 @@ def read_article(path: Path, corpus_dir: Path, max_bytes: int = DEFAULT_MAX_ARTI
     """Read one corpus file as an Article or raise ArticleError with the reason."""
     size = path.stat().st_size
     if size > max_bytes:
-        raise ArticleError(f"too large ({size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.1f} MB)")
+        # MB as in the MAX_ARTICLE_MB setting (2**20 bytes), so the limit shows as the number the user set.
+        raise ArticleError(f"too large ({size / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.1f} MB)")
     text = decode_article_bytes(path.read_bytes())
     return parse_article(
         text,

@@ -178,8 +178,15 @@ def read_manifest(index_dir: Path) -> dict | None:
         if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_VERSION:
             raise ValueError("unknown format")
         int(manifest["generation"])
+        if not isinstance(manifest["model"], str) or not isinstance(manifest["dimension"], int):
+            raise ValueError("no model")
         manifest["files"]["vectors"]["name"]
         manifest["files"]["meta"]["name"]
+        for entry in manifest["files"].values():
+            name = entry["name"]
+            if (not isinstance(name, str) or name in ("", ".", "..") or "/" in name
+                    or not isinstance(entry["bytes"], int) or not isinstance(entry["sha256"], str)):
+                raise ValueError("bad file entry")
     except (ValueError, KeyError, TypeError):
         raise IndexCorruptError(f"index manifest {path} is unreadable; run `policybot index --rebuild`") from None
     return manifest
@@ -293,6 +300,28 @@ class IndexStore:
             "GROUP BY a.article_id ORDER BY a.added_at, a.article_id"
         )
         return [ArticleInfo(*row) for row in rows]
+
+    def find_article(self, query: str) -> ArticleInfo:
+        """The article whose id is `query`, or whose id or title starts with (then contains) it.
+
+        Raises LookupError with a helpful message when nothing or several articles match.
+        """
+        wanted = " ".join(query.split()).casefold()
+        if not wanted:
+            raise LookupError("name an article: its id or the start of its title")
+        infos = self.articles()
+        for test in (
+            lambda i: i.article_id.casefold() == wanted or i.title.casefold() == wanted,
+            lambda i: i.article_id.casefold().startswith(wanted) or i.title.casefold().startswith(wanted),
+            lambda i: wanted in i.title.casefold(),
+        ):
+            matches = [i for i in infos if test(i)]
+            if len(matches) == 1:
+                return matches[0]
+            if len(matches) > 1:
+                shown = "; ".join(f"{m.article_id} ({m.title})" for m in matches[:5])
+                raise LookupError(f"{len(matches)} articles match {query!r}: {shown}")
+        raise LookupError(f"no indexed article matches {query!r}; `policybot articles` lists them")
 
     def article_text(self, article_id: str) -> str | None:
         """The full text that chunk offsets point into."""

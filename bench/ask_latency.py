@@ -1,0 +1,112 @@
+"""Warm, in-process `ask` latency (extractive answerer) at about 1k and 25k chunks.
+
+Usage: .venv/bin/python bench/ask_latency.py ../shared/data/ungdc/ungdc_2015_2024.jsonl [--work DIR]
+
+The corpus is UN General Debate speeches, taken in file order until the index holds the target
+number of chunks. Baseline in the same run: retrieval alone (`Retriever.search`), so the cost
+of picking and citing sentences is visible. Questions are foreign-policy questions of the kind
+members ask; their answers don't matter here, only the time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from pathlib import Path
+
+from _machine import percentile, print_load, print_machine
+
+QUESTIONS = [
+    "What did the speaker say about North Korea's nuclear programme?",
+    "How should the Security Council be reformed?",
+    "What is the position on sanctions against Russia?",
+    "Which countries are most affected by climate change?",
+    "What was said about the war in Ukraine?",
+    "How can the sustainable development goals be financed?",
+    "What is the view on a two-state solution for Palestine?",
+    "Why are small island states worried about sea level rise?",
+    "What role should the United Nations play in peacekeeping?",
+    "How many refugees are hosted by the country?",
+    "When will the country reach carbon neutrality?",
+    "What is said about nuclear disarmament and the non-proliferation treaty?",
+    "How did the COVID-19 pandemic affect the economy?",
+    "What does the speech say about terrorism in the Sahel?",
+    "Which reforms of international financial institutions are demanded?",
+    "What is the stance on migration and human trafficking?",
+    "How is artificial intelligence described?",
+    "What happened in Afghanistan after 2021?",
+    "What is the position on the Iran nuclear deal?",
+    "Who should pay for loss and damage from climate disasters?",
+]
+WORDS_PER_CHUNK = 95  # rough, to pick how many speeches to write; the real count is reported
+
+
+def build(speeches: list[dict], target_chunks: int, work: Path, embedder):
+    """Index enough speeches for about `target_chunks` chunks (reusing an earlier build)."""
+    from index.indexer import update_index
+
+    corpus = work / f"corpus-{target_chunks}"
+    if not corpus.exists():
+        corpus.mkdir(parents=True)
+        words = 0
+        for speech in speeches:
+            (corpus / f"{speech['id']}.md").write_text(f"---\ntitle: \"{speech['title']}\"\n---\n\n{speech['text']}\n", encoding="utf-8")
+            words += len(speech["text"].split())
+            if words >= target_chunks * WORDS_PER_CHUNK:
+                break
+    report, store = update_index(corpus, work / f"index-{target_chunks}", embedder)
+    return store, report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("ungdc", type=Path)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/policybot-bench-ask"))
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 25000])
+    parser.add_argument("--rounds", type=int, default=5, help="passes over the question list")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    info = print_machine("ask latency (warm, in-process, extractive answerer)")
+    from index.answer import AnswerEngine
+    from index.embedding import SentenceTransformerEmbedder
+    from index.search import Retriever
+
+    speeches = [json.loads(line) for line in args.ungdc.open(encoding="utf-8")]
+    embedder = SentenceTransformerEmbedder()
+    args.work.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for size in args.sizes:
+        store, report = build(speeches, size, args.work, embedder)
+        retriever = Retriever(store, embedder)
+        engine = AnswerEngine(retriever, embedder)
+        engine.ask(QUESTIONS[0])  # warm-up: BM25 index, word weights, first-call allocations
+        retrieval_ms, totals, parts = [], [], {"embed": [], "search": [], "answer": []}
+        for _ in range(args.rounds):
+            for question in QUESTIONS:
+                started = time.perf_counter()
+                retriever.search(question, engine.config.passages)
+                retrieval_ms.append((time.perf_counter() - started) * 1000)
+                answer = engine.ask(question)
+                totals.append(answer.timings_ms["total"])
+                for key in parts:
+                    parts[key].append(answer.timings_ms[key])
+        results[size] = {
+            "chunks": store.chunk_count,
+            "ask_p50_ms": percentile(totals, 50), "ask_p95_ms": percentile(totals, 95),
+            "retrieval_only_p50_ms": percentile(retrieval_ms, 50), "retrieval_only_p95_ms": percentile(retrieval_ms, 95),
+            **{f"{key}_median_ms": statistics.median(values) for key, values in parts.items()},
+            "questions": len(totals),
+        }
+        print(f"\n{store.chunk_count:,} chunks ({report.chunks_embedded:,} embedded now), {len(totals)} questions")
+        for key, value in results[size].items():
+            if key.endswith("_ms"):
+                print(f"  {key:26} {value:8.1f}")
+    print_load()
+    print(json.dumps({"machine": info, "results": results}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,450 @@
+"""Warm, in-process `Retriever.search` latency at 1k / 25k / 100k chunks, and exact vs IVF FAISS.
+
+    .venv/bin/python bench/search_latency.py ../shared/data/ungdc/ungdc_2015_2024.jsonl
+
+Part 1 (latency): needs the full UN General Debate index that bench/index_throughput.py
+builds in the work folder (built here with `update_index` when missing, which takes long).
+From its chunks and vectors it writes indexes of exactly 1,000 and 25,000 real speech chunks
+(whole speeches in a fixed shuffled order, the last one cut to size) with the store's own
+commit. The 100,000-chunk index holds every real chunk plus copies of whole speeches (same
+text, chunk offsets and BM25 tokens; vectors = normalise(v + noise) with cosine ~0.8 to the
+original) up to 100,000. Each question is timed through `Retriever.search(question, k=5)`
+in dense and hybrid mode (bm25 for reference), after a warm-up pass; the time is split into
+query embedding / dense FAISS search / BM25 / the rest (fusion, cosine look-ups, SQLite
+fetch of the hits). The in-run baseline is the bare query embedding (`model.encode`).
+
+Part 2 (faiss): exact flat inner-product search time against n (real vectors, then synthetic
+vectors made the same way), and the IVF index that index/ann.py builds: build time, search
+time and recall@10 against exact search, for several nprobe values, at 100k and above.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from _machine import median, percentile, print_load, print_machine  # noqa: E402  (sets sys.path too)
+
+import faiss  # noqa: E402
+import numpy as np  # noqa: E402
+
+from index import ann  # noqa: E402
+from index.models import Article, Chunk  # noqa: E402
+from index.store import IndexStore, Upsert  # noqa: E402
+
+DEFAULT_WORK = Path(os.environ.get("POLICYBOT_BENCH_DIR", "/tmp/policybot-bench"))
+COPY_COSINE = 0.8
+
+# Questions a user of a UN-debate corpus might ask; fixed so runs compare.
+QUESTIONS = [
+    "What did countries say about climate change and rising sea levels?",
+    "Which speakers called for reform of the Security Council?",
+    "How did leaders describe the COVID-19 pandemic and access to vaccines?",
+    "What was said about the war in Ukraine?",
+    "Who mentioned the Sustainable Development Goals and the 2030 Agenda?",
+    "What do small island developing States ask for?",
+    "How did speakers talk about the Israeli-Palestinian conflict and a two-State solution?",
+    "What was said about nuclear disarmament and the non-proliferation treaty?",
+    "Which countries spoke about migration and refugees?",
+    "What did leaders say about terrorism and violent extremism?",
+    "How was the Paris Agreement discussed?",
+    "What concerns were raised about debt relief for developing countries?",
+    "What did speakers say about gender equality and the empowerment of women?",
+    "How did leaders describe the situation in Syria?",
+    "What was said about the Democratic People's Republic of Korea's missile tests?",
+    "Who talked about the reform of international financial institutions?",
+    "What was said about food security and hunger?",
+    "How did speakers address cybersecurity and new technologies?",
+    "What did African leaders say about peace and security on the continent?",
+    "Which speeches mentioned the Iran nuclear deal?",
+    "What was said about human rights violations?",
+    "How did countries describe the role of the United Nations in multilateralism?",
+    "What did speakers say about the Rohingya crisis in Myanmar?",
+    "Who called for an end to the embargo against Cuba?",
+    "What was said about artificial intelligence?",
+    "How did leaders talk about ocean protection and fisheries?",
+    "What did speakers say about the conflict in Yemen?",
+    "What is the position on Western Sahara?",
+    "How was the situation in Afghanistan after 2021 discussed?",
+    "What did leaders say about health systems and universal health coverage?",
+    "Which countries raised the issue of unilateral coercive measures and sanctions?",
+    "What was said about peacekeeping operations?",
+    "How did speakers address youth unemployment and education?",
+    "What did speakers say about the Sahel and terrorism in West Africa?",
+    "What was said about the crisis in Venezuela?",
+    "How did leaders discuss energy transition and renewable energy?",
+    "What did countries say about the Ebola outbreak?",
+    "Who spoke about landlocked developing countries and trade?",
+    "What was said about corruption and illicit financial flows?",
+    "How did speakers discuss the protection of civilians in armed conflict?",
+]
+
+
+# ---- building indexes of a given size from the full one -------------------------------------
+
+
+def load_full(index_dir: Path, model: str, dimension: int) -> tuple[dict[str, Article], dict[str, list[tuple[int, Chunk]]], dict[int, np.ndarray]]:
+    """Articles, their chunks (with ids) and every vector of the full index."""
+    store = IndexStore.open(index_dir, model, dimension)
+    db = store._db
+    articles = {}
+    for row in db.execute("SELECT article_id, title, url, author, published, source, path, content_hash, text FROM articles"):
+        articles[row[0]] = Article(article_id=row[0], title=row[1], url=row[2], author=row[3], published=row[4],
+                                   source=row[5], path=row[6], content_hash=row[7], text=row[8])
+    chunks: dict[str, list[tuple[int, Chunk]]] = {a: [] for a in articles}
+    for row in db.execute("SELECT chunk_id, article_id, ordinal, paragraph, start, end, text, token_count FROM chunks ORDER BY chunk_id"):
+        chunks[row[1]].append((row[0], Chunk(row[1], row[2], row[3], row[4], row[5], row[6], row[7])))
+    vectors, ids = ann.all_vectors(store.vectors)
+    store.close()
+    return articles, chunks, dict(zip(ids.tolist(), vectors))
+
+
+def perturbed(vectors: np.ndarray, rng: np.random.Generator, cosine: float = COPY_COSINE) -> np.ndarray:
+    """normalise(v + g) with g Gaussian of norm sqrt(1/cos^2 - 1): cosine to v is about `cosine`."""
+    scale = np.sqrt(1 / cosine**2 - 1) / np.sqrt(vectors.shape[1])
+    out = vectors + rng.standard_normal(vectors.shape).astype(np.float32) * scale
+    out /= np.linalg.norm(out, axis=1, keepdims=True)
+    return out.astype(np.float32)
+
+
+def build_sized_index(target: Path, size: int, articles, chunks, vectors, model: str, dimension: int) -> dict:
+    """An exact index of exactly `size` chunks: real speeches in shuffled order, then perturbed copies."""
+    manifest = target / "manifest.json"
+    if manifest.exists() and json.loads(manifest.read_text()).get("chunks") == size:
+        return {"reused": True}
+    order = sorted(articles)
+    random.Random(0).shuffle(order)
+    rng = np.random.default_rng(0)
+    upserts, count, copies = [], 0, 0
+    copy_round = 0
+    while count < size:
+        for article_id in order:
+            if count >= size:
+                break
+            pairs = chunks[article_id][: size - count]
+            if not pairs:
+                continue
+            article = articles[article_id]
+            vecs = np.stack([vectors[i] for i, _ in pairs])
+            these = [c for _, c in pairs]
+            if copy_round:
+                new_id = f"copy{copy_round}/{article_id}"
+                article = Article(**{**article.__dict__, "article_id": new_id, "title": f"{article.title} (copy {copy_round})"})
+                these = [Chunk(new_id, c.ordinal, c.paragraph, c.start, c.end, c.text, c.token_count) for c in these]
+                vecs = perturbed(vecs, rng)
+                copies += len(these)
+            upserts.append(Upsert(article, these, vecs))
+            count += len(these)
+        copy_round += 1
+    if target.exists():
+        for path in target.iterdir():
+            path.unlink()
+    store = IndexStore.empty_like(target, model, dimension)
+    started = time.perf_counter()
+    store.commit(upserts, [], ann.ann_builder_for("flat"))
+    store.close()
+    return {"reused": False, "articles": len(upserts), "copied_chunks": copies, "commit_s": time.perf_counter() - started}
+
+
+# ---- part 1: Retriever.search latency --------------------------------------------------------
+
+
+class Timer:
+    """Adds up the seconds spent in wrapped callables, per name."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    def wrap(self, name: str, function: Callable) -> Callable:
+        def wrapper(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+
+        return wrapper
+
+
+def latency_for(index_dir: Path, embedder, modes: Sequence[str], passes: int) -> dict:
+    from index.search import Retriever
+
+    store = IndexStore.open(index_dir, embedder.name, embedder.dimension)
+    result = {"chunks": store.chunk_count, "modes": {}}
+    for mode in modes:
+        retriever = Retriever(store, embedder, mode)
+        timer = Timer()
+        if mode in ("hybrid", "bm25"):
+            started = time.perf_counter()
+            keyword = retriever.keyword_index()
+            result["bm25_build_s"] = time.perf_counter() - started
+            keyword.search = timer.wrap("bm25", keyword.search)
+        retriever.dense = timer.wrap("dense", retriever.dense)
+        real_embed = embedder.embed
+        for question in QUESTIONS:  # warm-up pass, untimed
+            retriever.search(question, 5)
+        totals, parts = [], {"embed": [], "dense": [], "bm25": [], "rest": []}
+        embedder.embed = timer.wrap("embed", real_embed)
+        try:
+            for _ in range(passes):
+                for question in QUESTIONS:
+                    timer.seconds.clear()
+                    started = time.perf_counter()
+                    hits = retriever.search(question, 5)
+                    total = time.perf_counter() - started
+                    assert hits or mode == "bm25", question
+                    totals.append(total * 1000)
+                    known = 0.0
+                    for name in ("embed", "dense", "bm25"):
+                        parts[name].append(timer.seconds.get(name, 0.0) * 1000)
+                        known += timer.seconds.get(name, 0.0)
+                    parts["rest"].append((total - known) * 1000)
+        finally:
+            del embedder.embed  # back to the class method
+        result["modes"][mode] = {
+            "p50_ms": percentile(totals, 50),
+            "p95_ms": percentile(totals, 95),
+            "n": len(totals),
+            "split_p50_ms": {k: percentile(v, 50) for k, v in parts.items()},
+            "split_mean_ms": {k: float(np.mean(v)) for k, v in parts.items()},
+        }
+    store.close()
+    return result
+
+
+def bare_embed_ms(embedder, passes: int) -> dict:
+    """The floor: model.encode of one question, as the retriever calls it."""
+    times = []
+    for _ in range(passes):
+        for question in QUESTIONS:
+            started = time.perf_counter()
+            embedder.embed([question])
+            times.append((time.perf_counter() - started) * 1000)
+    return {"p50_ms": percentile(times, 50), "p95_ms": percentile(times, 95)}
+
+
+def bm25_alternatives(index_dir: Path, embedder, k: int = 50) -> dict:
+    """Time the current KeywordIndex.search against bm25s's own retrieve(k), and check they agree."""
+    from index.search import KeywordIndex, keyword_tokens
+
+    store = IndexStore.open(index_dir, embedder.name, embedder.dimension)
+    keyword = KeywordIndex(*store.chunk_ids_and_texts())
+    store.close()
+    bm25 = keyword._bm25
+    ours, theirs, same = [], [], 0
+    for question in QUESTIONS * 3:
+        started = time.perf_counter()
+        a = keyword.search(question, k)
+        ours.append((time.perf_counter() - started) * 1000)
+        started = time.perf_counter()
+        tokens = keyword_tokens(question)
+        docs, scores = bm25.retrieve([tokens], k=k, show_progress=False, n_threads=0)
+        b = [(int(keyword.chunk_ids[d]), float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
+        theirs.append((time.perf_counter() - started) * 1000)
+        same += [i for i, _ in a] == [i for i, _ in b]
+    return {"search_p50_ms": percentile(ours, 50), "retrieve_p50_ms": percentile(theirs, 50),
+            "identical_rankings": f"{same}/{len(QUESTIONS) * 3}"}
+
+
+# ---- part 2: exact FAISS vs n, IVF recall ----------------------------------------------------
+
+
+def synthetic_base(real: np.ndarray, n: int, seed: int = 1) -> np.ndarray:
+    """n vectors: the real ones first, then perturbed copies of randomly chosen real ones."""
+    if n <= len(real):
+        return np.ascontiguousarray(real[:n])
+    rng = np.random.default_rng(seed)
+    extra = []
+    remaining = n - len(real)
+    while remaining > 0:
+        take = min(remaining, 100_000)
+        extra.append(perturbed(real[rng.integers(0, len(real), take)], rng))
+        remaining -= take
+    return np.ascontiguousarray(np.concatenate([real, *extra]))
+
+
+def time_search(index: faiss.Index, queries: np.ndarray, k: int, repeats: int = 3) -> float:
+    """Median milliseconds of one single-query search, as the retriever does per question."""
+    times = []
+    for _ in range(repeats):
+        for q in queries:
+            started = time.perf_counter()
+            index.search(q[None, :], k)
+            times.append((time.perf_counter() - started) * 1000)
+    return median(times)
+
+
+def exact_index(vectors: np.ndarray) -> faiss.IndexIDMap2:
+    index = faiss.IndexIDMap2(faiss.IndexFlatIP(vectors.shape[1]))
+    index.add_with_ids(vectors, np.arange(len(vectors), dtype=np.int64))
+    return index
+
+
+def recall_at(truth: np.ndarray, found: np.ndarray, k: int = 10) -> float:
+    hits = sum(len(set(t[:k]) & set(f[:k])) for t, f in zip(truth, found))
+    return hits / (k * len(truth))
+
+
+def faiss_part(real: np.ndarray, queries: np.ndarray, flat_sizes: Sequence[int], ivf_sizes: Sequence[int],
+               nprobes: Sequence[int], variants: dict) -> dict:
+    out: dict = {"flat": [], "ivf": []}
+    print(f"\n-- exact flat search (IndexIDMap2(IndexFlatIP), {queries.shape[1]} dims), one query at a time, "
+          f"{len(queries)} questions x 3: median ms", flush=True)
+    print(f"   {'n':>9} {'k=5':>8} {'k=50':>8} {'MiB':>7}", flush=True)
+    for n in flat_sizes:
+        base = synthetic_base(real, n)
+        index = exact_index(base)
+        row = {"n": n, "k5_ms": time_search(index, queries, 5), "k50_ms": time_search(index, queries, 50),
+               "mib": base.nbytes / 2**20}
+        out["flat"].append(row)
+        print(f"   {n:>9,} {row['k5_ms']:>8.2f} {row['k50_ms']:>8.2f} {row['mib']:>7.0f}", flush=True)
+        del index, base
+    print("\n-- IVF-Flat (index/ann.py) vs exact: build time, median ms per query (k=50), recall@10 vs exact", flush=True)
+    for n in ivf_sizes:
+        base = synthetic_base(real, n)
+        exact = exact_index(base)
+        exact_ms = time_search(exact, queries, 50)
+        _, truth = exact.search(queries, 10)
+        for name, build in variants.items():
+            started = time.perf_counter()
+            ivf = build(exact)
+            build_s = time.perf_counter() - started
+            for nprobe in nprobes:
+                ivf.nprobe = nprobe
+                _, found = ivf.search(queries, 10)
+                row = {"n": n, "variant": name, "nlist": ivf.nlist, "nprobe": nprobe, "build_s": build_s,
+                       "ms": time_search(ivf, queries, 50), "exact_ms": exact_ms, "recall10": recall_at(truth, found)}
+                out["ivf"].append(row)
+                print(f"   n {n:>9,}  {name:18} nlist {ivf.nlist:>5} nprobe {nprobe:>3}: build {build_s:6.1f} s, "
+                      f"{row['ms']:6.2f} ms (exact {exact_ms:6.2f} ms), recall@10 {row['recall10']:.3f}", flush=True)
+            del ivf
+        del exact, base
+    return out
+
+
+def ivf_variant(nlist_rule: Callable[[int], int], sample_per_list: int, niter: int = 25) -> Callable:
+    """An IVF builder like ann.build_ivf but with another nlist / training sample / iterations."""
+
+    def build(index: faiss.IndexIDMap2) -> faiss.Index:
+        vectors, ids = ann.all_vectors(index)
+        n, d = vectors.shape
+        nlist = max(1, min(nlist_rule(n), n // 39))
+        ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
+        ivf.cp.niter = niter
+        limit = sample_per_list * nlist
+        sample = vectors if n <= limit else vectors[np.random.default_rng(0).choice(n, limit, replace=False)]
+        ivf.train(sample)
+        ivf.add_with_ids(vectors, ids)
+        return ivf
+
+    return build
+
+
+# ---- main -------------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("jsonl", type=Path, help="ungdc_2015_2024.jsonl (to build the full index when missing)")
+    parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help=f"work folder (default {DEFAULT_WORK})")
+    parser.add_argument("--sizes", default="1000,25000,100000", help="index sizes for part 1")
+    parser.add_argument("--modes", default="dense,hybrid,bm25", help="retrieval modes for part 1")
+    parser.add_argument("--passes", type=int, default=3, help="timed passes over the questions (default 3)")
+    parser.add_argument("--flat-sizes", default="25000,50000,100000,200000,400000,1000000", help="part 2 exact sizes")
+    parser.add_argument("--ivf-sizes", default="100000,200000,400000", help="part 2 IVF sizes")
+    parser.add_argument("--nprobes", default="4,8,16,32", help="part 2 nprobe values")
+    parser.add_argument("--variants", default="current", help="IVF builders: current,sqrt,sqrt-fast (comma-separated)")
+    parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--skip-faiss", action="store_true")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    args = parser.parse_args(argv)
+
+    info = print_machine("search latency: Retriever.search, warm, in-process")
+    from index.embedding import SentenceTransformerEmbedder
+
+    embedder = SentenceTransformerEmbedder()
+    embedder.embed(QUESTIONS)
+    full_dir = args.work / "index-all"
+    if not (full_dir / "manifest.json").exists():
+        from index_throughput import load_speeches, write_corpus
+
+        from index.indexer import update_index
+
+        print(f"building the full index in {full_dir} (long; bench/index_throughput.py builds the same)", flush=True)
+        write_corpus(load_speeches(args.jsonl), args.work / "corpus-all")
+        update_index(args.work / "corpus-all", full_dir, embedder)[1].close()
+    articles, chunks, vectors = load_full(full_dir, embedder.name, embedder.dimension)
+    total = sum(len(c) for c in chunks.values())
+    print(f"full index {full_dir}: {len(articles)} speeches, {total:,} chunks; questions: {len(QUESTIONS)}", flush=True)
+    results: dict = {"machine": info, "full_chunks": total, "questions": len(QUESTIONS), "latency": [], "faiss": None}
+
+    if not args.skip_latency:
+        floor = bare_embed_ms(embedder, args.passes)
+        results["bare_embed"] = floor
+        print(f"baseline: bare query embedding (model.encode, 1 question): p50 {floor['p50_ms']:.1f} ms, "
+              f"p95 {floor['p95_ms']:.1f} ms", flush=True)
+        modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+        for size in [int(s) for s in args.sizes.split(",")]:
+            target = args.work / f"search-{size}"
+            built = build_sized_index(target, size, articles, chunks, vectors, embedder.name, embedder.dimension)
+            row = latency_for(target, embedder, modes, args.passes)
+            row.update(size=size, built=built)
+            if "hybrid" in modes or "bm25" in modes:
+                row["bm25_alternatives"] = bm25_alternatives(target, embedder)
+            results["latency"].append(row)
+            extra = "" if built.get("reused") else f" (written now: {built['articles']} articles, {built['copied_chunks']:,} copied chunks)"
+            print(f"-- {size:,} chunks{extra}; BM25 build {row.get('bm25_build_s', 0):.1f} s", flush=True)
+            for mode, m in row["modes"].items():
+                s = m["split_p50_ms"]
+                print(f"   {mode:6}: p50 {m['p50_ms']:6.1f} ms  p95 {m['p95_ms']:6.1f} ms   split p50: embed {s['embed']:.1f}, "
+                      f"dense {s['dense']:.2f}, bm25 {s['bm25']:.2f}, rest {s['rest']:.2f} ms", flush=True)
+            if "bm25_alternatives" in row:
+                b = row["bm25_alternatives"]
+                print(f"   BM25 top-50: KeywordIndex.search p50 {b['search_p50_ms']:.2f} ms; bm25s.retrieve(k=50) "
+                      f"p50 {b['retrieve_p50_ms']:.2f} ms; identical rankings {b['identical_rankings']}", flush=True)
+
+    if not args.skip_faiss:
+        real = np.stack([vectors[i] for i in sorted(vectors)])
+        queries = embedder.embed(QUESTIONS)
+        variants = {
+            "current": ann.build_ivf,
+            "sqrt": ivf_variant(lambda n: int(np.sqrt(n)), 64, 25),
+            "sqrt-fast": ivf_variant(lambda n: int(np.sqrt(n)), 32, 10),
+            "4sqrt-fast": ivf_variant(lambda n: int(4 * np.sqrt(n)), 32, 10),
+        }
+        chosen = {k: variants[k] for k in args.variants.split(",")}
+        results["faiss"] = faiss_part(
+            real, queries,
+            [int(s) for s in args.flat_sizes.split(",") if s],
+            [int(s) for s in args.ivf_sizes.split(",") if s],
+            [int(s) for s in args.nprobes.split(",")],
+            chosen,
+        )
+    results["busy_at_end"] = print_load()
+
+    if results["latency"]:
+        print("\nsummary (ms, warm, in-process; goal: p50 < 30 ms at 25k chunks)")
+        print(f"{'chunks':>8} {'mode':7} {'p50':>7} {'p95':>7}  {'embed':>6} {'dense':>6} {'bm25':>6} {'rest':>6}")
+        for row in results["latency"]:
+            for mode, m in row["modes"].items():
+                s = m["split_p50_ms"]
+                print(f"{row['size']:>8,} {mode:7} {m['p50_ms']:>7.1f} {m['p95_ms']:>7.1f}  {s['embed']:>6.1f} "
+                      f"{s['dense']:>6.2f} {s['bm25']:>6.2f} {s['rest']:>6.2f}")
+        print(f"bare query embedding: p50 {results['bare_embed']['p50_ms']:.1f} ms")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

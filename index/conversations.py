@@ -1,0 +1,60 @@
+"""Conversation turns in SQLite, so a follow-up question can be read with the turns before it."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+
+from index.answer import Turn
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS turns (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    conversation TEXT NOT NULL,
+    question TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    asked_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS turns_by_conversation ON turns(conversation, id);
+"""
+MAX_CONVERSATION_ID = 200
+
+
+class ConversationStore:
+    """Turns of many conversations (a CLI conversation id, a Discord thread id) in one SQLite file."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(SCHEMA)
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _check(conversation: str) -> str:
+        conversation = conversation.strip()
+        if not conversation or len(conversation) > MAX_CONVERSATION_ID:
+            raise ValueError(f"a conversation id must be 1 to {MAX_CONVERSATION_ID} characters")
+        return conversation
+
+    def history(self, conversation: str, limit: int = 4) -> list[Turn]:
+        """The last `limit` turns of a conversation, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT question, answer FROM turns WHERE conversation = ? ORDER BY id DESC LIMIT ?",
+                (self._check(conversation), limit),
+            ).fetchall()
+        return [Turn(q, a) for q, a in reversed(rows)]
+
+    def add(self, conversation: str, question: str, answer: str) -> None:
+        """Record one exchange."""
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        with self._lock:
+            self._db.execute("INSERT INTO turns (conversation, question, answer, asked_at) VALUES (?,?,?,?)",
+                             (self._check(conversation), question, answer, now))
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()

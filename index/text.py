@@ -1,0 +1,76 @@
+"""Small text helpers shared by answers, summaries and the chat layers."""
+
+from __future__ import annotations
+
+import re
+
+_MENTION = re.compile(r"@(everyone|here)\b|<@[!&]?\d+>|<#\d+>")
+_MARKDOWN_PREFIX = re.compile(r"^\s*(?:#{1,6}\s+|[-*+\u2022]\s+|>\s*|\d+[.)]\s+)")
+_WORD = re.compile(r"\w+", re.UNICODE)
+STOPWORDS = frozenset(
+    "a an and are as at be been but by can could did do does for from had has have how i if in into is it its "
+    "me my of on or our she so than that the their them then there these they this those to us was we were what "
+    "when where which while who whom whose why will with would you your he him his her about also any all more "
+    "most some such not no nor only own same too very just should now after before over under again further once "
+    "tell say says said according article articles".split()
+)
+
+
+def neutralize_mentions(text: str) -> str:
+    """Break @everyone, @here and <@id> syntax with a zero-width space so nothing can ping."""
+    return _MENTION.sub(lambda m: m.group(0)[0] + "\u200b" + m.group(0)[1:], text)
+
+
+def plain_sentence(text: str) -> str:
+    """A sentence without a leading Markdown heading, bullet or quote marker, on one line."""
+    return " ".join(_MARKDOWN_PREFIX.sub("", text).split())
+
+
+def content_words(text: str) -> list[str]:
+    """Lower-cased words that carry meaning (no stopwords, no one-letter words)."""
+    return [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
+
+
+def has_words(text: str) -> bool:
+    """True when the text has at least one letter or digit (not only emoji or punctuation)."""
+    return bool(_WORD.search(text))
+
+
+_NUMBER_WORDS = (
+    "one two three four five six seven eight nine ten eleven twelve dozen dozens hundred hundreds thousand "
+    "thousands million millions billion billions trillion half quarter percent"
+).split()
+_MONTHS = "january february march april may june july august september october november december".split()
+_HAS_NUMBER = re.compile(r"\d|\b(?:" + "|".join(_NUMBER_WORDS) + r")\b", re.I)
+_HAS_DATE = re.compile(r"\b(?:1[5-9]\d\d|20\d\d)s?\b|\b(?:" + "|".join(_MONTHS) + r")\b|\bcentury\b", re.I)
+_ASKS_NUMBER = re.compile(r"^\s*(?:how\s+(?:many|much|big|large|long|far|old)|what\s+(?:number|percentage|share|proportion|amount))\b", re.I)
+_ASKS_DATE = re.compile(r"^\s*(?:when\b|(?:in\s+)?what\s+(?:year|month|decade|century|date)\b|(?:in\s+)?which\s+(?:year|month|decade|century)\b)", re.I)
+_PROPER_NOUN = re.compile(r"(?<=\s)(?:[A-Z][\w'’-]*)(?:\s+[A-Z][\w'’-]*)*")
+
+
+def expected_answer_type(question: str) -> str | None:
+    """"number" for how-many questions, "date" for when questions, else None."""
+    if _ASKS_DATE.search(question):
+        return "date"
+    if _ASKS_NUMBER.search(question):
+        return "number"
+    return None
+
+
+def has_answer_type(text: str, kind: str | None) -> bool:
+    """Whether the text holds the kind of answer a question asks for (always True for no kind)."""
+    if kind == "date":
+        return bool(_HAS_DATE.search(text))
+    if kind == "number":
+        return bool(_HAS_NUMBER.search(text))
+    return True
+
+
+def proper_nouns(question: str) -> list[str]:
+    """Capitalised names inside a question ("Japan", "South Korea"), lower-cased word by word."""
+    names = []
+    for match in _PROPER_NOUN.finditer(" " + question):
+        words = [w.strip("'’").lower() for w in match.group(0).split()]
+        words = [w.removesuffix("'s").removesuffix("’s") for w in words if w not in STOPWORDS]
+        names.extend(w for w in words if w)
+    return names

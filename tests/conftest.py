@@ -1,0 +1,142 @@
+"""Shared fixtures: the real packaged model (loaded once), a cheap fake embedder, a small corpus."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+# The packaged model lies on disk; never let a test reach for the network.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from index.chunking import whitespace_token_counter  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+class FakeEmbedder:
+    """Deterministic hashing bag-of-words vectors: texts sharing words get high cosine similarity.
+
+    Unit-length float32 rows like a real model's, computed in microseconds, stable across
+    processes (hashlib, not the salted built-in hash()).
+    """
+
+    def __init__(self, name: str = "fake-hashing-bow", dimension: int = 384, max_tokens: int = 254):
+        self.name = name
+        self.dimension = dimension
+        self.max_tokens = max_tokens
+        self.calls = 0
+        self.embedded_texts = 0
+
+    def _bucket(self, word: str) -> tuple[int, float]:
+        digest = hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest()
+        value = int.from_bytes(digest, "little")
+        return value % self.dimension, 1.0 if (value >> 32) & 1 else -1.0
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls += 1
+        self.embedded_texts += len(texts)
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in _WORD.findall(text.lower()):
+                column, sign = self._bucket(word)
+                out[row, column] += sign
+            norm = float(np.linalg.norm(out[row]))
+            if norm == 0.0:
+                out[row, 0] = 1.0
+            else:
+                out[row] /= norm
+        return out
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return whitespace_token_counter(texts)
+
+
+def write_article(corpus_dir: Path, name: str, title: str, body: str, **front: str) -> Path:
+    """Write one Markdown article with YAML front matter; returns its path."""
+    corpus_dir.mkdir(parents=True, exist_ok=True)
+    lines = ["---", f'title: "{title}"', *(f'{key}: "{value}"' for key, value in front.items()), "---", ""]
+    path = corpus_dir / name
+    path.write_text("\n".join(lines) + textwrap.dedent(body).strip() + "\n", encoding="utf-8")
+    return path
+
+
+# Four short articles on distinct topics, so a search can be checked by article id.
+SMALL_CORPUS = {
+    "water-rationing.md": (
+        "Drought and water rationing",
+        """
+        The regional water board announced rationing after the third dry winter in a row. Reservoirs
+        stand at a third of their capacity, and farmers face cuts to irrigation allocations.
+
+        Households are asked to limit lawn watering to two days a week. Fines for wasting water rise
+        in the summer months, and the board will publish weekly reservoir levels.
+        """,
+    ),
+    "carbon-tax.md": (
+        "A carbon tax with a dividend",
+        """
+        The finance ministry proposes a carbon tax on fuel and heating oil, starting at forty euros per
+        tonne of emissions and rising each year.
+
+        All revenue is returned to households as an equal dividend, so most low-income families receive
+        more than they pay. Exporters of steel and cement get a border adjustment.
+        """,
+    ),
+    "school-meals.md": (
+        "Free school meals for every pupil",
+        """
+        The education department will fund free lunches for all primary school pupils from September.
+        Kitchens must serve fresh vegetables daily and limit sugar in desserts.
+
+        Head teachers report that hungry children concentrate poorly in afternoon lessons, and the
+        programme aims to improve attendance as well as nutrition.
+        """,
+    ),
+    "housing-zoning.md": (
+        "Zoning reform to build more homes",
+        """
+        The city council voted to end single-family zoning near train stations. Apartment blocks of up
+        to six storeys may now be built without a special permit.
+
+        Rents have risen faster than wages for a decade, and planners expect thousands of new homes.
+        Neighbourhood groups worry about parking and the shade cast by taller buildings.
+        """,
+    ),
+}
+
+
+def write_small_corpus(corpus_dir: Path) -> Path:
+    """Write SMALL_CORPUS into corpus_dir and return it."""
+    for name, (title, body) in SMALL_CORPUS.items():
+        write_article(corpus_dir, name, title, body, url=f"https://example.org/{Path(name).stem}", author="Test Author")
+    return corpus_dir
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The real packaged sentence-transformers model, loaded once per test session."""
+    from index.embedding import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder()
+
+
+@pytest.fixture
+def fake_embedder() -> FakeEmbedder:
+    """A cheap deterministic stand-in for the model (384 dims, whitespace token counts)."""
+    return FakeEmbedder()
+
+
+@pytest.fixture
+def small_corpus(tmp_path: Path) -> Path:
+    """A corpus folder with four short articles on distinct topics (ids are the file stems)."""
+    return write_small_corpus(tmp_path / "corpus")

@@ -1,0 +1,149 @@
+"""Settings: defaults, .env, the environment on top, validation that names the setting, no token leaks."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from bot.settings import Settings, SettingsError
+from index.ann import DEFAULT_ANN_THRESHOLD
+from index.chunking import DEFAULT_OVERLAP_SENTENCES, DEFAULT_TARGET_TOKENS
+from index.corpus import DEFAULT_MAX_ARTICLE_BYTES
+from index.embedding import PACKAGED_MODEL
+from index.search import DEFAULT_RETRIEVAL
+
+TOKEN = "MTIzNDU2Nzg5.secret-discord-token.abcdefXYZ"
+
+
+def load(env: dict[str, str], dotenv: str | None, tmp_path: Path) -> Settings:
+    path = tmp_path / ".env"
+    if dotenv is not None:
+        path.write_text(dotenv, encoding="utf-8")
+    return Settings.load(environ=env, dotenv_path=path)
+
+
+def test_defaults(tmp_path):
+    settings = load({}, None, tmp_path)
+    assert settings == Settings()
+    assert settings.corpus_dir == Path("corpus")
+    assert settings.index_dir == Path("data/index")
+    assert settings.embedding_model == PACKAGED_MODEL
+    assert settings.retrieval == DEFAULT_RETRIEVAL == "hybrid"
+    assert settings.ann_index == "auto"
+    assert settings.ann_threshold == DEFAULT_ANN_THRESHOLD
+    assert settings.chunk_tokens == DEFAULT_TARGET_TOKENS
+    assert settings.chunk_overlap == DEFAULT_OVERLAP_SENTENCES
+    assert settings.max_article_bytes == DEFAULT_MAX_ARTICLE_BYTES == 10 * 2**20
+    assert settings.discord_token is None
+
+
+def test_dotenv_is_read(tmp_path):
+    settings = load({}, "# comment\nCORPUS_DIR=articles\nRETRIEVAL=bm25\nANN_THRESHOLD=5000\n"
+                        "CHUNK_TOKENS=200\nCHUNK_OVERLAP_SENTENCES=0\nMAX_ARTICLE_MB=2\n"
+                        f"DISCORD_TOKEN='{TOKEN}'\nEMBEDDING_MODEL=my-model\n", tmp_path)
+    assert settings.corpus_dir == Path("articles")
+    assert settings.retrieval == "bm25"
+    assert settings.ann_threshold == 5000
+    assert settings.chunk_tokens == 200
+    assert settings.chunk_overlap == 0
+    assert settings.max_article_bytes == 2 * 2**20
+    assert settings.discord_token == TOKEN
+    assert settings.embedding_model == "my-model"
+
+
+def test_environment_overrides_dotenv(tmp_path):
+    settings = load({"RETRIEVAL": "dense", "INDEX_DIR": "/tmp/elsewhere"},
+                    "RETRIEVAL=bm25\nINDEX_DIR=from-dotenv\nCORPUS_DIR=kept\n", tmp_path)
+    assert settings.retrieval == "dense"
+    assert settings.index_dir == Path("/tmp/elsewhere")
+    assert settings.corpus_dir == Path("kept")
+
+
+def test_load_reads_process_environment_and_dotenv_in_cwd(tmp_path, monkeypatch):
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("LLM_") or name in {f.name.upper() for f in fields(Settings)} | {"CHUNK_TOKENS", "ANN_THRESHOLD"}:
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("CHUNK_TOKENS=64\nRETRIEVAL=bm25\n")
+    monkeypatch.setenv("RETRIEVAL", "dense")
+    monkeypatch.delenv("CHUNK_TOKENS", raising=False)
+    settings = Settings.load()
+    assert (settings.retrieval, settings.chunk_tokens) == ("dense", 64)
+
+
+def test_empty_values_fall_back_to_defaults(tmp_path):
+    settings = load({"RETRIEVAL": "  ", "ANN_THRESHOLD": ""}, "CORPUS_DIR=\nDISCORD_TOKEN=\nCHUNK_TOKENS\n", tmp_path)
+    assert settings == Settings()
+
+
+def test_missing_dotenv_is_fine(tmp_path):
+    assert Settings.load(environ={}, dotenv_path=tmp_path / "absent.env") == Settings()
+    assert Settings.load(environ={}, dotenv_path=None) == Settings()
+
+
+def test_choices_are_case_and_space_insensitive(tmp_path):
+    settings = load({"RETRIEVAL": " BM25 ", "ANN_INDEX": "IVF"}, None, tmp_path)
+    assert (settings.retrieval, settings.ann_index) == ("bm25", "ivf")
+
+
+def test_home_is_expanded(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    settings = load({"CORPUS_DIR": "~/articles"}, None, tmp_path)
+    assert settings.corpus_dir == tmp_path / "articles"
+
+
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        ("RETRIEVAL", "foo", "RETRIEVAL must be one of hybrid, dense, bm25, not 'foo'"),
+        ("ANN_INDEX", "hnsw", "ANN_INDEX must be one of auto, flat, ivf, not 'hnsw'"),
+        ("ANN_THRESHOLD", "abc", "ANN_THRESHOLD must be a whole number, not 'abc'"),
+        ("ANN_THRESHOLD", "1e6", "ANN_THRESHOLD must be a whole number"),
+        ("ANN_THRESHOLD", "10", "ANN_THRESHOLD must be between 1000 and 1000000000, not 10"),
+        ("CHUNK_TOKENS", "251", "CHUNK_TOKENS must be between 32 and 250"),
+        ("CHUNK_TOKENS", "-5", "CHUNK_TOKENS must be between"),
+        ("CHUNK_OVERLAP_SENTENCES", "9", "CHUNK_OVERLAP_SENTENCES must be between 0 and 5"),
+        ("MAX_ARTICLE_MB", "0", "MAX_ARTICLE_MB must be between 1 and 1024"),
+        ("MAX_ARTICLE_MB", "1.5", "MAX_ARTICLE_MB must be a whole number"),
+    ],
+)
+def test_invalid_values_name_the_setting(tmp_path, name, value, message):
+    with pytest.raises(SettingsError) as caught:
+        load({name: value}, None, tmp_path)
+    assert message in str(caught.value)
+    # The same value in .env is refused the same way.
+    with pytest.raises(SettingsError, match=name):
+        load({}, f"{name}={value}\n", tmp_path)
+
+
+def test_discord_token_never_in_repr(tmp_path):
+    settings = load({"DISCORD_TOKEN": f"  {TOKEN}  "}, None, tmp_path)
+    assert settings.discord_token == TOKEN
+    for shown in (repr(settings), str(settings), f"{settings}", f"{settings!r}"):
+        assert TOKEN not in shown
+        assert "secret" not in shown
+    assert "corpus_dir" in repr(settings)  # repr still shows the harmless settings
+
+
+def test_discord_token_from_dotenv_never_in_repr(tmp_path):
+    settings = load({}, f"DISCORD_TOKEN={TOKEN}\n", tmp_path)
+    assert settings.discord_token == TOKEN and TOKEN not in repr(settings)
+
+
+def test_every_secret_field_is_hidden_from_repr():
+    secrets = {f.name for f in fields(Settings) if "token" in f.name or "key" in f.name}
+    assert "discord_token" in secrets
+    hidden = {f.name for f in fields(Settings) if not f.repr}
+    assert secrets - {"chunk_tokens"} <= hidden
+
+
+def test_index_options_follow_settings(tmp_path):
+    settings = load({"CHUNK_TOKENS": "96", "CHUNK_OVERLAP_SENTENCES": "2", "MAX_ARTICLE_MB": "3",
+                     "ANN_INDEX": "flat", "ANN_THRESHOLD": "2000"}, None, tmp_path)
+    options = settings.index_options()
+    assert (options.target_tokens, options.overlap_sentences, options.max_article_bytes, options.ann_mode, options.ann_threshold) == (
+        96, 2, 3 * 2**20, "flat", 2000)
