@@ -187,10 +187,13 @@ def latency_for(index_dir: Path, embedder, modes: Sequence[str], passes: int) ->
             started = time.perf_counter()
             keyword = retriever.keyword_index()
             result["bm25_build_s"] = time.perf_counter() - started
-            keyword.search = timer.wrap("bm25", keyword.search)
+            # Wrap the parts the retriever calls (not `search` around them, which would count twice).
+            parts_called = [n for n in ("scores", "top", "scores_of") if hasattr(keyword, n)] or ["search"]
+            for name in parts_called:
+                setattr(keyword, name, timer.wrap("bm25", getattr(keyword, name)))
         retriever.dense = timer.wrap("dense", retriever.dense)
         real_embed = embedder.embed
-        for question in QUESTIONS:  # warm-up pass, untimed
+        for question in QUESTIONS[:10]:  # warm-up, untimed
             retriever.search(question, 5)
         totals, parts = [], {"embed": [], "dense": [], "bm25": [], "rest": []}
         embedder.embed = timer.wrap("embed", real_embed)
@@ -240,46 +243,61 @@ def bm25_alternatives(index_dir: Path, embedder, k: int = 50) -> dict:
     keyword = KeywordIndex(*store.chunk_ids_and_texts())
     store.close()
     bm25 = keyword._bm25
-    ours, theirs, same = [], [], 0
+    ours, theirs, same, same_scores = [], [], 0, 0
     for question in QUESTIONS * 3:
         started = time.perf_counter()
         a = keyword.search(question, k)
         ours.append((time.perf_counter() - started) * 1000)
         started = time.perf_counter()
-        tokens = keyword_tokens(question)
+        tokens = [t for t in keyword_tokens(question) if t in bm25.vocab_dict]
         docs, scores = bm25.retrieve([tokens], k=k, show_progress=False, n_threads=0)
         b = [(int(keyword.chunk_ids[d]), float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
         theirs.append((time.perf_counter() - started) * 1000)
         same += [i for i, _ in a] == [i for i, _ in b]
+        same_scores += np.allclose([s for _, s in a], [s for _, s in b], rtol=1e-6) if len(a) == len(b) else 0
     return {"search_p50_ms": percentile(ours, 50), "retrieve_p50_ms": percentile(theirs, 50),
-            "identical_rankings": f"{same}/{len(QUESTIONS) * 3}"}
+            "identical_rankings": f"{same}/{len(QUESTIONS) * 3}",
+            "identical_scores": f"{same_scores}/{len(QUESTIONS) * 3}"}
 
 
 # ---- part 2: exact FAISS vs n, IVF recall ----------------------------------------------------
 
 
 def synthetic_base(real: np.ndarray, n: int, seed: int = 1) -> np.ndarray:
-    """n vectors: the real ones first, then perturbed copies of randomly chosen real ones."""
+    """n vectors: the real ones first, then normalise(u + w*v + g) for random real u, v, w in [0, 1)
+    and Gaussian g of norm ~0.5: new points spread along the real data, not copies of it."""
     if n <= len(real):
         return np.ascontiguousarray(real[:n])
     rng = np.random.default_rng(seed)
     extra = []
     remaining = n - len(real)
+    d = real.shape[1]
     while remaining > 0:
         take = min(remaining, 100_000)
-        extra.append(perturbed(real[rng.integers(0, len(real), take)], rng))
+        u = real[rng.integers(0, len(real), take)]
+        v = real[rng.integers(0, len(real), take)]
+        w = rng.random((take, 1), dtype=np.float32)
+        x = u + w * v + rng.standard_normal((take, d), dtype=np.float32) * (0.5 / np.sqrt(d))
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        extra.append(x.astype(np.float32))
         remaining -= take
     return np.ascontiguousarray(np.concatenate([real, *extra]))
 
 
-def time_search(index: faiss.Index, queries: np.ndarray, k: int, repeats: int = 3) -> float:
+def time_search(index: faiss.Index, queries: np.ndarray, k: int, repeats: int = 3, threads: int | None = None) -> float:
     """Median milliseconds of one single-query search, as the retriever does per question."""
+    before = faiss.omp_get_max_threads()
+    if threads:
+        faiss.omp_set_num_threads(threads)
     times = []
-    for _ in range(repeats):
-        for q in queries:
-            started = time.perf_counter()
-            index.search(q[None, :], k)
-            times.append((time.perf_counter() - started) * 1000)
+    try:
+        for _ in range(repeats):
+            for q in queries:
+                started = time.perf_counter()
+                index.search(q[None, :], k)
+                times.append((time.perf_counter() - started) * 1000)
+    finally:
+        faiss.omp_set_num_threads(before)
     return median(times)
 
 
@@ -295,26 +313,34 @@ def recall_at(truth: np.ndarray, found: np.ndarray, k: int = 10) -> float:
 
 
 def faiss_part(real: np.ndarray, queries: np.ndarray, flat_sizes: Sequence[int], ivf_sizes: Sequence[int],
-               nprobes: Sequence[int], variants: dict) -> dict:
+               nprobes: Sequence[int], variants: dict, current_max: int) -> dict:
     out: dict = {"flat": [], "ivf": []}
+    default = faiss.omp_get_max_threads()
     print(f"\n-- exact flat search (IndexIDMap2(IndexFlatIP), {queries.shape[1]} dims), one query at a time, "
-          f"{len(queries)} questions x 3: median ms", flush=True)
-    print(f"   {'n':>9} {'k=5':>8} {'k=50':>8} {'MiB':>7}", flush=True)
+          f"{len(queries)} questions: median ms with faiss threads {default} (default) and 1", flush=True)
+    print(f"   {'n':>9} {'k=50 t' + str(default):>9} {'k=50 t1':>8} {'k=5 t1':>8} {'MiB':>7}", flush=True)
     for n in flat_sizes:
         base = synthetic_base(real, n)
         index = exact_index(base)
-        row = {"n": n, "k5_ms": time_search(index, queries, 5), "k50_ms": time_search(index, queries, 50),
-               "mib": base.nbytes / 2**20}
+        repeats = 3 if n <= 200_000 else 1
+        row = {"n": n, "k50_default_ms": time_search(index, queries, 50, repeats),
+               "k50_t1_ms": time_search(index, queries, 50, repeats, threads=1),
+               "k5_t1_ms": time_search(index, queries, 5, repeats, threads=1), "mib": base.nbytes / 2**20}
         out["flat"].append(row)
-        print(f"   {n:>9,} {row['k5_ms']:>8.2f} {row['k50_ms']:>8.2f} {row['mib']:>7.0f}", flush=True)
+        print(f"   {n:>9,} {row['k50_default_ms']:>9.2f} {row['k50_t1_ms']:>8.2f} {row['k5_t1_ms']:>8.2f} {row['mib']:>7.0f}", flush=True)
         del index, base
-    print("\n-- IVF-Flat (index/ann.py) vs exact: build time, median ms per query (k=50), recall@10 vs exact", flush=True)
+    print("\n-- IVF-Flat vs exact: build time, median ms per query (k=50; faiss threads default / 1), recall@10 vs exact",
+          flush=True)
     for n in ivf_sizes:
         base = synthetic_base(real, n)
         exact = exact_index(base)
-        exact_ms = time_search(exact, queries, 50)
+        exact_ms = time_search(exact, queries, 50, 1, threads=1)
         _, truth = exact.search(queries, 10)
         for name, build in variants.items():
+            if name == "old" and n > current_max:
+                print(f"   n {n:>9,}  {name:18} skipped (k-means on up to 256 x 4 sqrt(n) points, 25 iterations: "
+                      f"too slow to build here)", flush=True)
+                continue
             started = time.perf_counter()
             ivf = build(exact)
             build_s = time.perf_counter() - started
@@ -322,10 +348,12 @@ def faiss_part(real: np.ndarray, queries: np.ndarray, flat_sizes: Sequence[int],
                 ivf.nprobe = nprobe
                 _, found = ivf.search(queries, 10)
                 row = {"n": n, "variant": name, "nlist": ivf.nlist, "nprobe": nprobe, "build_s": build_s,
-                       "ms": time_search(ivf, queries, 50), "exact_ms": exact_ms, "recall10": recall_at(truth, found)}
+                       "ms_default": time_search(ivf, queries, 50), "ms_t1": time_search(ivf, queries, 50, threads=1),
+                       "exact_t1_ms": exact_ms, "recall10": recall_at(truth, found)}
                 out["ivf"].append(row)
                 print(f"   n {n:>9,}  {name:18} nlist {ivf.nlist:>5} nprobe {nprobe:>3}: build {build_s:6.1f} s, "
-                      f"{row['ms']:6.2f} ms (exact {exact_ms:6.2f} ms), recall@10 {row['recall10']:.3f}", flush=True)
+                      f"{row['ms_default']:6.2f} / {row['ms_t1']:6.2f} ms (exact t1 {exact_ms:6.2f} ms), "
+                      f"recall@10 {row['recall10']:.3f}", flush=True)
             del ivf
         del exact, base
     return out
@@ -362,7 +390,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--flat-sizes", default="25000,50000,100000,200000,400000,1000000", help="part 2 exact sizes")
     parser.add_argument("--ivf-sizes", default="100000,200000,400000", help="part 2 IVF sizes")
     parser.add_argument("--nprobes", default="4,8,16,32", help="part 2 nprobe values")
-    parser.add_argument("--variants", default="current", help="IVF builders: current,sqrt,sqrt-fast (comma-separated)")
+    parser.add_argument("--variants", default="old,shipped",
+                        help="IVF builders: shipped (index/ann.py), old, sqrt, sqrt-fast, 2sqrt-fast (comma-separated)")
+    parser.add_argument("--threads", default="default,1",
+                        help="torch+faiss thread settings for part 1, e.g. default,1 (default: both, same run)")
+    parser.add_argument("--real-index", type=Path, help="index with real model vectors for part 2 "
+                        "(default: WORK/index-2024 from index_throughput.py, else WORK/index-all)")
+    parser.add_argument("--current-max", type=int, default=100_000, help="largest n to build the old IVF at")
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-faiss", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
@@ -388,38 +422,52 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: dict = {"machine": info, "full_chunks": total, "questions": len(QUESTIONS), "latency": [], "faiss": None}
 
     if not args.skip_latency:
-        floor = bare_embed_ms(embedder, args.passes)
-        results["bare_embed"] = floor
-        print(f"baseline: bare query embedding (model.encode, 1 question): p50 {floor['p50_ms']:.1f} ms, "
-              f"p95 {floor['p95_ms']:.1f} ms", flush=True)
         modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+        import torch
+
+        default_threads = (torch.get_num_threads(), faiss.omp_get_max_threads())
         for size in [int(s) for s in args.sizes.split(",")]:
             target = args.work / f"search-{size}"
             built = build_sized_index(target, size, articles, chunks, vectors, embedder.name, embedder.dimension)
-            row = latency_for(target, embedder, modes, args.passes)
-            row.update(size=size, built=built)
-            if "hybrid" in modes or "bm25" in modes:
-                row["bm25_alternatives"] = bm25_alternatives(target, embedder)
-            results["latency"].append(row)
             extra = "" if built.get("reused") else f" (written now: {built['articles']} articles, {built['copied_chunks']:,} copied chunks)"
-            print(f"-- {size:,} chunks{extra}; BM25 build {row.get('bm25_build_s', 0):.1f} s", flush=True)
-            for mode, m in row["modes"].items():
-                s = m["split_p50_ms"]
-                print(f"   {mode:6}: p50 {m['p50_ms']:6.1f} ms  p95 {m['p95_ms']:6.1f} ms   split p50: embed {s['embed']:.1f}, "
-                      f"dense {s['dense']:.2f}, bm25 {s['bm25']:.2f}, rest {s['rest']:.2f} ms", flush=True)
-            if "bm25_alternatives" in row:
-                b = row["bm25_alternatives"]
+            print(f"-- {size:,} chunks{extra}", flush=True)
+            for threads in [t.strip() for t in args.threads.split(",") if t.strip()]:
+                torch_threads, faiss_threads = default_threads if threads == "default" else (int(threads), int(threads))
+                torch.set_num_threads(torch_threads)
+                faiss.omp_set_num_threads(faiss_threads)
+                floor = bare_embed_ms(embedder, 1)
+                row = latency_for(target, embedder, modes, args.passes)
+                row.update(size=size, built=built, threads=threads, torch_threads=torch_threads, bare_embed=floor)
+                results["latency"].append(row)
+                print(f"   threads {threads} (torch {torch_threads}, faiss {faiss_threads}); BM25 build "
+                      f"{row.get('bm25_build_s', 0):.1f} s; baseline bare query embedding p50 {floor['p50_ms']:.1f} ms", flush=True)
+                for mode, m in row["modes"].items():
+                    sp = m["split_p50_ms"]
+                    print(f"   {mode:6}: p50 {m['p50_ms']:6.1f} ms  p95 {m['p95_ms']:6.1f} ms   split p50: embed {sp['embed']:.1f}, "
+                          f"dense {sp['dense']:.2f}, bm25 {sp['bm25']:.2f}, rest {sp['rest']:.2f} ms", flush=True)
+            torch.set_num_threads(default_threads[0])
+            faiss.omp_set_num_threads(default_threads[1])
+            if "hybrid" in modes or "bm25" in modes:
+                b = bm25_alternatives(target, embedder)
+                results["latency"][-1]["bm25_alternatives"] = b
                 print(f"   BM25 top-50: KeywordIndex.search p50 {b['search_p50_ms']:.2f} ms; bm25s.retrieve(k=50) "
-                      f"p50 {b['retrieve_p50_ms']:.2f} ms; identical rankings {b['identical_rankings']}", flush=True)
+                      f"p50 {b['retrieve_p50_ms']:.2f} ms; same ids in order {b['identical_rankings']}, "
+                      f"same scores {b['identical_scores']} (ties may swap ids)", flush=True)
 
     if not args.skip_faiss:
-        real = np.stack([vectors[i] for i in sorted(vectors)])
+        real_dir = args.real_index or next((p for p in (args.work / "index-2024", full_dir) if (p / "manifest.json").exists()))
+        real_store = IndexStore.open(real_dir, embedder.name, embedder.dimension)
+        real = ann.all_vectors(real_store.vectors)[0]
+        real_store.close()
+        results["faiss_real_vectors"] = {"index": str(real_dir), "count": len(real)}
+        print(f"\npart 2 seeds: {len(real):,} model vectors from {real_dir}", flush=True)
         queries = embedder.embed(QUESTIONS)
         variants = {
-            "current": ann.build_ivf,
+            "shipped": ann.build_ivf,  # what index/ann.py builds now
+            "old": ivf_variant(lambda n: int(4 * np.sqrt(n)), 256, 25),  # the first version: 4 sqrt(n) lists
             "sqrt": ivf_variant(lambda n: int(np.sqrt(n)), 64, 25),
-            "sqrt-fast": ivf_variant(lambda n: int(np.sqrt(n)), 32, 10),
-            "4sqrt-fast": ivf_variant(lambda n: int(4 * np.sqrt(n)), 32, 10),
+            "sqrt-fast": ivf_variant(lambda n: int(np.sqrt(n)), 40, 10),
+            "2sqrt-fast": ivf_variant(lambda n: int(2 * np.sqrt(n)), 40, 10),
         }
         chosen = {k: variants[k] for k in args.variants.split(",")}
         results["faiss"] = faiss_part(
@@ -428,18 +476,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             [int(s) for s in args.ivf_sizes.split(",") if s],
             [int(s) for s in args.nprobes.split(",")],
             chosen,
+            args.current_max,
         )
     results["busy_at_end"] = print_load()
 
     if results["latency"]:
         print("\nsummary (ms, warm, in-process; goal: p50 < 30 ms at 25k chunks)")
-        print(f"{'chunks':>8} {'mode':7} {'p50':>7} {'p95':>7}  {'embed':>6} {'dense':>6} {'bm25':>6} {'rest':>6}")
+        print(f"{'chunks':>8} {'threads':>7} {'mode':7} {'p50':>7} {'p95':>7}  {'embed':>6} {'dense':>6} {'bm25':>6} {'rest':>6}  bare embed p50")
         for row in results["latency"]:
             for mode, m in row["modes"].items():
-                s = m["split_p50_ms"]
-                print(f"{row['size']:>8,} {mode:7} {m['p50_ms']:>7.1f} {m['p95_ms']:>7.1f}  {s['embed']:>6.1f} "
-                      f"{s['dense']:>6.2f} {s['bm25']:>6.2f} {s['rest']:>6.2f}")
-        print(f"bare query embedding: p50 {results['bare_embed']['p50_ms']:.1f} ms")
+                sp = m["split_p50_ms"]
+                print(f"{row['size']:>8,} {row['threads']:>7} {mode:7} {m['p50_ms']:>7.1f} {m['p95_ms']:>7.1f}  {sp['embed']:>6.1f} "
+                      f"{sp['dense']:>6.2f} {sp['bm25']:>6.2f} {sp['rest']:>6.2f}  {row['bare_embed']['p50_ms']:.1f}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2, default=str))

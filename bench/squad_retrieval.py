@@ -154,7 +154,7 @@ class QueryCache:
         return self._embedder.count_tokens(texts)
 
 
-def run_ours(corpus: Path, work: Path, embedder, questions: list[Question], modes: list[str],
+def run_ours(corpus: Path, work: Path, embedder, queries: QueryCache, questions: list[Question], modes: list[str],
              target: int, overlap: int, embed_title: bool = False) -> tuple[dict, dict]:
     """Index with update_index, search every question in each mode; (index facts, per-mode results)."""
     from index import indexer
@@ -165,17 +165,16 @@ def run_ours(corpus: Path, work: Path, embedder, questions: list[Question], mode
     if embed_title:
         indexer.embed_chunks = _title_prefixed_embed_chunks(corpus)
     try:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         report, store = update_index(corpus, index_dir, embedder, IndexOptions(target_tokens=target, overlap_sentences=overlap, ann_mode="flat"))
-        seconds = time.perf_counter() - started
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     finally:
         indexer.embed_chunks = original
     _, texts = store.chunk_ids_and_texts()
-    facts = {"chunks": store.chunk_count, "index_seconds": seconds, "words_per_indexed_chunk": words(texts)}
-    cached = QueryCache(embedder)
+    facts = {"chunks": store.chunk_count, "index_seconds": seconds, "index_cpu_seconds": cpu, "words_per_indexed_chunk": words(texts)}
     results = {}
     for mode in modes:
-        retriever = Retriever(store, cached, mode=mode)
+        retriever = Retriever(store, queries, mode=mode)
         started = time.perf_counter()
         ranked: list[list[str]] = []
         for offset in range(0, len(questions), BATCH):
@@ -215,12 +214,13 @@ def run_langchain(articles: list[tuple[str, str]], questions: list[Question], mo
     from langchain_text_splitters import RecursiveCharacterTextSplitter
 
     embeddings = HuggingFaceEmbeddings(model_name=model_path)  # loading the model is not indexing
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200)
     documents = splitter.split_documents([Document(page_content=text, metadata={"title": title}) for title, text in articles])
     store = FAISS.from_documents(documents, embeddings)
-    seconds = time.perf_counter() - started
-    facts = {"chunks": len(documents), "index_seconds": seconds, "words_per_indexed_chunk": words(d.page_content for d in documents)}
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    facts = {"chunks": len(documents), "index_seconds": seconds, "index_cpu_seconds": cpu,
+             "words_per_indexed_chunk": words(d.page_content for d in documents)}
     started = time.perf_counter()
     vectors = embeddings.embed_documents([q.text for q in questions])
     ranked = [[d.page_content for d, _ in store.similarity_search_with_score_by_vector(v, k=max(KS))] for v in vectors]
@@ -245,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-langchain", action="store_true", help="skip the LangChain baseline")
     parser.add_argument("--embed-title", action="store_true",
                         help="prototype: embed 'title + text' (the stored chunk text is unchanged)")
+    parser.add_argument("--articles", type=int, default=0, help="use only the first N articles (quick checks)")
     parser.add_argument("--limit", type=int, default=0, help="ask only the first N questions (quick checks)")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
@@ -258,6 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     configs = [tuple(int(x) for x in c.split("/")) for c in args.chunking.split(",") if c.strip()]
 
     articles, questions = load_squad(args.squad)
+    if args.articles:
+        articles = articles[: args.articles]
+        questions = [q for q in questions if q.article < args.articles]
     if args.limit:
         questions = questions[: args.limit]
     # A split by article (even / odd position in the file) to check that tuned settings carry over.
@@ -278,18 +282,23 @@ def main(argv: list[str] | None = None) -> int:
             rows.append({"pipeline": "LangChain defaults (this run)", **facts, **result})
             print(f"langchain: {facts['chunks']} chunks in {facts['index_seconds']:.1f}s, recall {fmt(recall(result['ranks']))}", flush=True)
         embedder = SentenceTransformerEmbedder()
+        queries = QueryCache(embedder)
         for target, overlap in configs:
-            facts, results = run_ours(corpus, work, embedder, questions, modes, target, overlap, args.embed_title)
+            facts, results = run_ours(corpus, work, embedder, queries, questions, modes, target, overlap, args.embed_title)
             label = f"ours {target}/{overlap}{' +title' if args.embed_title else ''}"
+            is_default = (target, overlap) == (DEFAULT_TARGET_TOKENS, DEFAULT_OVERLAP_SENTENCES) and not args.embed_title
             for mode, result in results.items():
-                rows.append({"pipeline": f"{label} {mode}{' (default)' if mode == DEFAULT_RETRIEVAL else ''}", **facts, **result})
+                default = " (default)" if is_default and mode == DEFAULT_RETRIEVAL else ""
+                rows.append({"pipeline": f"{label} {mode}{default}", **facts, **result})
                 print(f"{label} {mode}: {facts['chunks']} chunks in {facts['index_seconds']:.1f}s, recall {fmt(recall(result['ranks']))}", flush=True)
 
     print()
-    print(f"{'pipeline':<40} {'R@1':>5}  {'R@5':>5}  {'R@10':>5}  {'chunks':>6}  {'index s':>7}  {'words/idx':>9}  {'words/ret':>9}  {'even R@1/@5':>11}  {'odd R@1/@5':>11}")
+    print("index s: wall-clock seconds to chunk, embed and store (model loading excluded); cpu s: this process's CPU time for it.")
+    print("words/ret: mean words of the top-10 retrieved chunks. even/odd: questions on the articles at even/odd positions.")
+    print(f"{'pipeline':<40} {'R@1':>5}  {'R@5':>5}  {'R@10':>5}  {'chunks':>6}  {'index s':>7}  {'cpu s':>6}  {'words/idx':>9}  {'words/ret':>9}  {'even R@1/@5':>11}  {'odd R@1/@5':>11}")
     for row in rows:
         r, e, o = recall(row["ranks"]), recall(row["ranks"], even), recall(row["ranks"], ~even)
-        print(f"{row['pipeline']:<40} {fmt(r)}  {row['chunks']:>6}  {row['index_seconds']:>7.1f}  {row['words_per_indexed_chunk']:>9.1f}  "
+        print(f"{row['pipeline']:<40} {fmt(r)}  {row['chunks']:>6}  {row['index_seconds']:>7.1f}  {row['index_cpu_seconds']:>6.1f}  {row['words_per_indexed_chunk']:>9.1f}  "
               f"{row['words_retrieved']:>9.1f}  {e[0]:.3f}/{e[1]:.3f}  {o[0]:.3f}/{o[1]:.3f}")
     for name, (r, note) in REFERENCE.items():
         print(f"{name:<40} {fmt(r)}  ({note}; measured before, same machine and model)")

@@ -277,9 +277,19 @@ def conversation_store(settings: Settings):
 
 def run_ask(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     """`policybot ask`: one cited answer, or one JSON object a line for questions on standard input."""
+    from index.conversations import check_conversation_id
+
+    # Refuse a bad question or conversation id before the model's seconds-long load.
+    if args.question != "-":
+        clean_question(args.question)
+    if args.conversation is not None:
+        try:
+            check_conversation_id(args.conversation)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
     embedder = load_embedder(settings)
     engine = build_engine(settings, embedder, open_retriever(settings, embedder).store, settings.llm_client())
-    conversations = conversation_store(settings) if args.conversation else None
+    conversations = conversation_store(settings) if args.conversation is not None else None
 
     def answer_one(raw: str):
         question = clean_question(raw)
@@ -394,6 +404,7 @@ def run_chat(settings: Settings, out: TextIO, err: TextIO, read_line: Callable[[
     """The interactive terminal session: ask, follow up, summarise, list articles, reindex."""
     from index.answer import Turn
     from index.indexer import open_store
+    from index.text import has_words
 
     embedder = load_embedder(settings)
     if build or open_store(settings.index_dir, embedder).manifest is None:
@@ -447,7 +458,8 @@ def run_chat(settings: Settings, out: TextIO, err: TextIO, read_line: Callable[[
                 print(exc, file=out)
                 continue
             answer = engine.ask(question, history)
-            history = [*history, Turn(question, answer.text)][-4:]
+            if not answer.abstained or has_words(question):
+                history = [*history, Turn(question, answer.text)][-4:]
             print(format_answer(answer), file=out)
 
 

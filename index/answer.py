@@ -21,6 +21,8 @@ from index.embedding import Embedder
 from index.models import Hit
 from index.text import content_words, expected_answer_type, has_answer_type, has_words, plain_sentence, proper_nouns
 
+# An answer is 1 to 4 sentences, lead-ins ("North Korea's military power has grown." before "It has…") included.
+MAX_ANSWER_SENTENCES = 4
 # The fixed phrase every abstention starts with (paper-qa style): callers and evaluations match on it.
 ABSTAIN_PHRASE = "The indexed articles don't say"
 # A sentence that starts like this leans on the one before it; quote that one too.
@@ -276,13 +278,19 @@ class AnswerEngine:
         ranked = sorted(candidates, key=lambda cand: -cand.score)
         if not ranked or ranked[0].score < c.abstain_below:
             return self.abstain(question, hits)
-        chosen = [ranked[0]]
+        picks = [ranked[0]]
+        chosen = self._with_leading_context(picks, candidates)
         for cand in ranked[1:]:
-            if len(chosen) >= c.max_sentences or cand.score < ranked[0].score - c.keep_within:
+            if len(picks) >= c.max_sentences or cand.score < ranked[0].score - c.keep_within:
                 break
-            if not self._duplicate(cand, chosen):
-                chosen.append(cand)
-        chosen = self._with_leading_context(chosen, candidates)
+            if self._duplicate(cand, picks):
+                continue
+            # Lead-in sentences count toward the limit: an answer never runs past MAX_ANSWER_SENTENCES.
+            extended = self._with_leading_context([*picks, cand], candidates)
+            if len(extended) > MAX_ANSWER_SENTENCES:
+                continue
+            picks.append(cand)
+            chosen = extended
         article_rank = {}
         for hit in hits:
             article_rank.setdefault(hit.chunk.article_id, len(article_rank))

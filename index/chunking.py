@@ -16,7 +16,7 @@ from index.models import Chunk
 TokenCounter = Callable[[Sequence[str]], list[int]]
 
 # Chosen by measurement on SQuAD dev v1.1: see docs/retrieval.md.
-DEFAULT_TARGET_TOKENS = 128
+DEFAULT_TARGET_TOKENS = 250
 DEFAULT_OVERLAP_SENTENCES = 1
 # all-MiniLM-L6-v2 reads 256 tokens including [CLS] and [SEP].
 DEFAULT_MAX_TOKENS = 250

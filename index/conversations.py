@@ -22,6 +22,14 @@ CREATE INDEX IF NOT EXISTS turns_by_conversation ON turns(conversation, id);
 MAX_CONVERSATION_ID = 200
 
 
+def check_conversation_id(conversation: str) -> str:
+    """The id without surrounding spaces; ValueError when it is empty or too long."""
+    conversation = conversation.strip()
+    if not conversation or len(conversation) > MAX_CONVERSATION_ID:
+        raise ValueError(f"a conversation id must be 1 to {MAX_CONVERSATION_ID} characters")
+    return conversation
+
+
 class ConversationStore:
     """Turns of many conversations (a CLI conversation id, a Discord thread id) in one SQLite file."""
 
@@ -34,10 +42,7 @@ class ConversationStore:
 
     @staticmethod
     def _check(conversation: str) -> str:
-        conversation = conversation.strip()
-        if not conversation or len(conversation) > MAX_CONVERSATION_ID:
-            raise ValueError(f"a conversation id must be 1 to {MAX_CONVERSATION_ID} characters")
-        return conversation
+        return check_conversation_id(conversation)
 
     def history(self, conversation: str, limit: int = 4) -> list[Turn]:
         """The last `limit` turns of a conversation, oldest first."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +15,9 @@ ARTICLE_SUFFIXES = (".md", ".markdown", ".txt")
 DEFAULT_MAX_ARTICLE_BYTES = 10 * 1024 * 1024
 FRONT_MATTER_FIELDS = ("title", "url", "author", "published", "source")
 
+# Unicode category Cc (U+0000-U+001F, U+007F-U+009F) less \t \n \f \r: one regex scan instead of a
+# unicodedata call per character, which made `policybot index` on an unchanged corpus slow.
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
 _FRONT_MATTER_END = re.compile(r"^(?:---|\.\.\.)[ \t]*$", re.MULTILINE)
 _HEADING = re.compile(r"\A[ \t]*#[ \t]+(?P<title>[^\n]+?)[ \t#]*(?:\n|\Z)")
 # A closing "By Jane Doe" line is a byline (metadata), not body text.
@@ -60,7 +62,7 @@ def decode_article_bytes(raw: bytes) -> str:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ArticleError(f"not UTF-8 text (invalid byte 0x{raw[exc.start]:02x} at offset {exc.start})") from None
-    controls = sum(1 for ch in text[:65536] if unicodedata.category(ch) == "Cc" and ch not in "\n\r\t\f")
+    controls = len(_CONTROL_CHARS.findall(text, 0, 65536))
     if controls > max(8, len(text[:65536]) // 100):
         raise ArticleError("binary file (too many control characters), not text")
     return text.replace("\r\n", "\n").replace("\r", "\n")

@@ -57,7 +57,12 @@ def load_jsonl(path: Path) -> list[EvalQuestion]:
             continue
         try:
             record = json.loads(line)
-            question = str(record["question"]).strip()
+            if not isinstance(record["question"], str):
+                raise TypeError("question must be a string")
+            # A bare string would be read character by character: "gold" -> ("g", "o", "l", "d").
+            if not all(isinstance(record.get(key, []), list) for key in ("answers", "history")):
+                raise TypeError("answers and history must be lists of strings")
+            question = record["question"].strip()
             answers = tuple(str(a) for a in record.get("answers", []))
             answerable = bool(record.get("answerable", bool(answers)))
             history = tuple(str(h) for h in record.get("history", []))
@@ -80,14 +85,17 @@ def load_squad(path: Path) -> tuple[list[tuple[str, str]], list[EvalQuestion]]:
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise EvalFileError(f"{path}: not SQuAD JSON ({exc})") from None
     articles, questions = [], []
-    for article in data:
-        title = article["title"].replace("_", " ")
-        articles.append((title, "\n\n".join(p["context"].strip() for p in article["paragraphs"])))
-        for paragraph in article["paragraphs"]:
-            for qa in paragraph["qas"]:
-                impossible = bool(qa.get("is_impossible", False))
-                answers = () if impossible else tuple(dict.fromkeys(a["text"] for a in qa["answers"]))
-                questions.append(EvalQuestion(qa["id"], qa["question"].strip(), answers, not impossible))
+    try:
+        for article in data:
+            title = article["title"].replace("_", " ")
+            articles.append((title, "\n\n".join(p["context"].strip() for p in article["paragraphs"])))
+            for paragraph in article["paragraphs"]:
+                for qa in paragraph["qas"]:
+                    impossible = bool(qa.get("is_impossible", False))
+                    answers = () if impossible else tuple(dict.fromkeys(a["text"] for a in qa["answers"]))
+                    questions.append(EvalQuestion(qa["id"], qa["question"].strip(), answers, not impossible))
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise EvalFileError(f"{path}: not SQuAD JSON (missing or malformed {exc})") from None
     return articles, questions
 
 

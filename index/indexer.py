@@ -104,7 +104,8 @@ def update_index(
             changed.append(article)
         present = {a.article_id for a in scan.articles} | unreadable
         report.removed = sorted(set(indexed) - present)
-        if not changed and not report.removed and not report.rebuilt:
+        # Nothing to do, unless no index was ever written (an empty corpus still gets an empty index).
+        if not changed and not report.removed and not report.rebuilt and store.manifest is not None:
             report.seconds = time.perf_counter() - started
             return report, store
 

@@ -713,7 +713,7 @@ class LLMAnswerEngine:
 
     def _extractive(self, question: str, query: str, hits: Sequence[Hit], timings: dict[str, float], started: float, note: str) -> Answer:
         answer_started = time.perf_counter()
-        answer = self.engine.compose(question, hits, self.engine.score_sentences(query, hits))
+        answer = self.engine.compose(question, hits, self.engine.score_sentences(query, hits, focus=question))
         timings["answer"] = (time.perf_counter() - answer_started) * 1000
         timings["total"] = (time.perf_counter() - started) * 1000
         return Answer(question, answer.text, answer.abstained, answer.citations, answer.related, timings, note)

@@ -1,0 +1,414 @@
+"""Cited answers: exact quotes, numbering, sentence limits, abstention, follow-ups and hostile input."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from index.answer import (
+    ABSTAIN_PHRASE,
+    Answer,
+    AnswerConfig,
+    AnswerEngine,
+    TermWeights,
+    Turn,
+    contextual_query,
+    is_follow_up,
+    leans_back,
+)
+from index.chunking import Span, sentence_spans
+from index.indexer import update_index
+from index.search import Retriever
+from tests.conftest import ROOT, FakeEmbedder, write_small_corpus
+
+SEED = ROOT / "corpus" / "north-korea-trump-second-term.md"
+SEED_ID = SEED.stem
+ANSWER_KEYS = {"question", "answer", "abstained", "citations", "timings_ms"}
+CITATION_KEYS = {"n", "article_id", "title", "url", "paragraph", "quote", "start", "end", "score"}
+TIMING_KEYS = {"embed", "search", "answer", "total"}
+MARKER = re.compile(r"\[(\d+)\]")
+HOSTILE = {
+    "10000-chars": "why " * 2_500,
+    "emoji-only": "🙂🙂",
+    "punctuation-only": "???",
+    "spanish": "¿Cuántas ojivas nucleares tiene Corea del Norte?",
+    "mentions": "@everyone <@123> <@&456> what does the **carbon tax** cost? `rm -rf /` [x](http://y)",
+    "sql": "'; DROP TABLE chunks; -- carbon tax",
+    "cjk": "日本の税金は？",
+    "control-chars": "carbon\x00 tax\u200b dividend\r\n",
+}
+
+
+# ---- helpers -------------------------------------------------------------------------------------
+
+
+def answer_sentences(answer: Answer) -> list[str]:
+    """The sentences a member reads, without the [n] markers."""
+    text = " ".join(MARKER.sub("", answer.text).split())
+    return [text[s.start:s.end] for s in sentence_spans(text, Span(0, len(text)))]
+
+
+def squash(text: str) -> str:
+    return " ".join(text.split())
+
+
+def assert_well_formed(answer: Answer, store, config: AnswerConfig = AnswerConfig()) -> None:
+    """Every invariant a cited answer must keep, whatever the question."""
+    record = answer.as_dict()
+    assert set(record) - {"related"} == ANSWER_KEYS
+    json.loads(json.dumps(record, ensure_ascii=False))  # serialisable as it is
+    assert record["question"] == answer.question and record["answer"] == answer.text
+    assert set(record["timings_ms"]) == TIMING_KEYS
+    assert all(v >= 0 for v in record["timings_ms"].values())
+    for c in record["citations"] + record.get("related", []):
+        assert set(c) == CITATION_KEYS
+        assert isinstance(c["n"], int) and isinstance(c["start"], int) and isinstance(c["end"], int)
+    if answer.abstained:
+        assert answer.text.startswith(ABSTAIN_PHRASE)
+        assert answer.citations == () and MARKER.search(answer.text) is None
+        for n, r in enumerate(answer.related, start=1):
+            assert r.n == n and store.article_text(r.article_id)[r.start:r.end] == r.quote
+        return
+    assert not answer.text.startswith(ABSTAIN_PHRASE)
+    citations = answer.citations
+    assert citations, answer.text
+    # Numbered 1..m, and the markers appear in that order the first time each is used.
+    assert [c.n for c in citations] == list(range(1, len(citations) + 1))
+    markers = [int(m) for m in MARKER.findall(answer.text)]
+    assert list(dict.fromkeys(markers)) == [c.n for c in citations]
+    titles = {info.article_id: info for info in store.articles()}
+    for c in citations:
+        text = store.article_text(c.article_id)
+        assert text is not None and text[c.start:c.end] == c.quote and c.quote.strip()
+        assert c.title == titles[c.article_id].title and c.url == titles[c.article_id].url
+        assert c.paragraph >= 1
+    # Each run of sentences before a marker is quoted by the citation it names.
+    for piece, number in zip(MARKER.split(answer.text)[0::2], MARKER.split(answer.text)[1::2]):
+        quote = squash(citations[int(number) - 1].quote)
+        for s in sentence_spans(squash(piece), Span(0, len(squash(piece)))):
+            sentence = squash(piece)[s.start:s.end]
+            assert sentence in quote, (sentence, quote)
+    sentences = answer_sentences(answer)
+    assert len(sentences) == len(set(sentences)), "a sentence appears twice"
+    # At most max_sentences picks; sentences leaning back ("It…", "For these reasons…") come with their lead-in.
+    assert 1 <= sum(not leans_back(s) for s in sentences) <= config.max_sentences
+    assert not leans_back(sentences[0]), sentences
+    for c in citations:
+        assert not leans_back(c.quote), c.quote
+
+
+# ---- fixtures ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fake_index(tmp_path_factory):
+    """The four-article test corpus indexed with the hashing fake embedder (once per module)."""
+    root = tmp_path_factory.mktemp("fake-answers")
+    embedder = FakeEmbedder()
+    _, store = update_index(write_small_corpus(root / "corpus"), root / "index", embedder)
+    yield store, embedder
+    store.close()
+
+
+@pytest.fixture
+def fake_engine(fake_index):
+    store, embedder = fake_index
+    return AnswerEngine(Retriever(store, embedder), embedder)
+
+
+@pytest.fixture(scope="module")
+def seed_engine(embedder, tmp_path_factory):
+    """The seed article indexed with the real packaged model (once per module)."""
+    root = tmp_path_factory.mktemp("seed-answers")
+    (root / "corpus").mkdir()
+    shutil.copy(SEED, root / "corpus" / SEED.name)
+    _, store = update_index(root / "corpus", root / "index", embedder)
+    yield AnswerEngine(Retriever(store, embedder), embedder)
+    store.close()
+
+
+# ---- structure, with the fake embedder -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "question, article",
+    [
+        ("How high is the carbon tax per tonne of emissions?", "carbon-tax"),
+        ("free lunches for primary school pupils", "school-meals"),
+        ("zoning apartment blocks near train stations", "housing-zoning"),
+        ("carbon tax revenue returned to households as an equal dividend", "carbon-tax"),
+    ],
+)
+def test_answers_are_cited_exactly(fake_index, fake_engine, question, article):
+    store, _ = fake_index
+    answer = fake_engine.ask(question)
+    assert not answer.abstained, answer.text
+    assert_well_formed(answer, store)
+    assert answer.citations[0].article_id == article
+    assert answer.question == question
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3, 4])
+def test_max_sentences_is_the_number_of_picks(fake_index, limit):
+    """With every sentence close enough to join, the answer has exactly max_sentences of them."""
+    store, embedder = fake_index
+    config = AnswerConfig(max_sentences=limit, keep_within=100.0, abstain_below=-100.0)
+    engine = AnswerEngine(Retriever(store, embedder), embedder, config)
+    answer = engine.ask("carbon tax dividend for households and school lunches")
+    assert_well_formed(answer, store, config)
+    # No sentence of the test corpus leans back, so nothing is added as lead-in.
+    assert len(answer_sentences(answer)) == limit
+
+
+def test_citations_numbered_in_reading_order_across_articles(fake_index):
+    store, embedder = fake_index
+    config = AnswerConfig(max_sentences=4, keep_within=100.0, abstain_below=-100.0)
+    answer = AnswerEngine(Retriever(store, embedder), embedder, config).ask("carbon tax and free school lunches")
+    assert_well_formed(answer, store, config)
+    assert len(answer.citations) >= 2
+    assert len({c.article_id for c in answer.citations}) >= 2
+    # Within one article, citations follow the article's order.
+    for article in {c.article_id for c in answer.citations}:
+        starts = [c.start for c in answer.citations if c.article_id == article]
+        assert starts == sorted(starts)
+
+
+def test_answer_json_shape(fake_engine):
+    record = fake_engine.ask("What does the carbon tax cost per tonne?").as_dict()
+    assert set(record) - {"related"} == ANSWER_KEYS
+    assert record["abstained"] is False and isinstance(record["answer"], str)
+    assert set(record["timings_ms"]) == TIMING_KEYS
+    assert record["timings_ms"]["total"] >= record["timings_ms"]["answer"]
+    [first, *_] = record["citations"]
+    assert set(first) == CITATION_KEYS
+    assert first["article_id"] == "carbon-tax" and first["url"] == "https://example.org/carbon-tax"
+    assert first["title"] == "A carbon tax with a dividend" and isinstance(first["score"], float)
+    assert "note" not in record
+
+
+def test_answers_do_not_change_the_question(fake_engine):
+    question = "  carbon   tax\tdividend  "
+    assert fake_engine.ask(question).question == question
+
+
+# ---- abstention ----------------------------------------------------------------------------------
+
+
+def test_off_topic_question_abstains(fake_index, fake_engine):
+    store, _ = fake_index
+    answer = fake_engine.ask("What is the capital of France?")
+    assert answer.abstained and answer.text.startswith(ABSTAIN_PHRASE)
+    assert_well_formed(answer, store)
+
+
+def test_related_reading_only_when_passages_are_close(fake_index):
+    store, embedder = fake_index
+    question = "carbon tax dividend"
+    close = AnswerEngine(Retriever(store, embedder), embedder, AnswerConfig(abstain_below=100.0, related_above=0.0))
+    answer = close.ask(question)
+    assert answer.abstained and answer.citations == ()
+    assert 1 <= len(answer.related) <= 3
+    assert [r.n for r in answer.related] == list(range(1, len(answer.related) + 1))
+    assert answer.related[0].article_id == "carbon-tax"
+    assert "related reading" in answer.text
+    assert_well_formed(answer, store)
+    # The same passages, but none as close as the bar: no related reading, and the text says nothing of it.
+    best = max(r.score for r in answer.related)
+    far = AnswerEngine(Retriever(store, embedder), embedder, AnswerConfig(abstain_below=100.0, related_above=best + 0.01))
+    answer = far.ask(question)
+    assert answer.abstained and answer.related == ()
+    assert "related reading" not in answer.text
+    # In between: exactly the passages at or above the bar.
+    middle = AnswerEngine(Retriever(store, embedder), embedder, AnswerConfig(abstain_below=100.0, related_above=best))
+    assert all(r.score >= best for r in middle.ask(question).related) and middle.ask(question).related
+
+
+@pytest.mark.parametrize("question", ["🙂🙂", "???", "", "   ", "…!? ¿¡", "\u200b"])
+def test_questions_without_words_abstain_clearly(fake_index, question):
+    store, embedder = fake_index
+    embedder = FakeEmbedder()  # a fresh counter
+    engine = AnswerEngine(Retriever(store, embedder), embedder)
+    answer = engine.ask(question)
+    assert answer.abstained and answer.text.startswith(ABSTAIN_PHRASE)
+    assert "ask a question in words" in answer.text
+    assert answer.citations == () and answer.related == ()
+    assert set(answer.as_dict()["timings_ms"]) == TIMING_KEYS
+    assert embedder.calls == 0  # nothing was embedded or searched
+
+
+def test_empty_index_abstains(tmp_path):
+    embedder = FakeEmbedder()
+    (tmp_path / "corpus").mkdir()
+    _, store = update_index(tmp_path / "corpus", tmp_path / "index", embedder)
+    try:
+        assert store.chunk_count == 0
+        engine = AnswerEngine(Retriever(store, embedder), embedder)
+        for question in ("What does the carbon tax cost?", "and what about China?", "🙂"):
+            answer = engine.ask(question, [Turn("What is the tax?", "")])
+            assert answer.abstained and answer.text.startswith(ABSTAIN_PHRASE)
+            assert answer.citations == () and answer.related == ()
+    finally:
+        store.close()
+
+
+# ---- hostile input ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("question", list(HOSTILE.values()), ids=list(HOSTILE))
+def test_hostile_questions_never_crash(fake_index, fake_engine, question):
+    store, _ = fake_index
+    answer = fake_engine.ask(question)
+    assert answer.question == question
+    assert_well_formed(answer, store)
+    # And as a follow-up, with history that is itself hostile.
+    answer = fake_engine.ask(question, [Turn(HOSTILE["mentions"], "…"), Turn("🙂", "")])
+    assert_well_formed(answer, store)
+
+
+def test_very_long_question_is_read_like_its_words(fake_index, fake_engine):
+    """Nothing in the engine chokes on size: a 10,000-character repetition is read like the short question."""
+    store, _ = fake_index
+    short = "carbon tax revenue returned to households as an equal dividend"
+    long = " ".join([short] * 160)
+    assert len(long) > 10_000
+    expected, got = fake_engine.trace(short), fake_engine.trace(long)
+    assert_well_formed(got.answer, store)
+    assert [h.chunk.chunk_id for h in got.hits] == [h.chunk.chunk_id for h in expected.hits]
+    assert got.best_score == pytest.approx(expected.best_score)
+    assert not got.answer.abstained and got.answer.citations[0].article_id == "carbon-tax"
+
+
+# ---- follow-ups: the pure helpers ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["and what about China?", "And what about China?", "What about Russia?", "How about the schools?", "But why?",
+     "Why?", "So what happened then?", "Did they sign it?", "What did it cost?", "And Russia?", "how so"],
+)
+def test_follow_ups_are_recognised(question):
+    assert is_follow_up(question)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How many nuclear warheads does North Korea have according to the Foreign Affairs analysis?",
+        "Which country signed a formal military alliance with North Korea in 2024 during the war in Ukraine?",
+        "What did the finance ministry propose for fuel, heating oil and the households' dividend?",
+    ],
+)
+def test_standalone_questions_are_not_follow_ups(question):
+    assert not is_follow_up(question)
+
+
+def test_contextual_query_combines_a_follow_up_with_the_previous_question():
+    history = [Turn("What did the council vote on?", "…"), Turn("What did Russia buy from North Korea?", "Ammunition [1].")]
+    query = contextual_query("and what about China?", history)
+    assert query == "What did Russia buy from North Korea? and what about China?"
+    assert "council" not in query  # only the latest turn
+
+
+def test_contextual_query_leaves_standalone_questions_and_first_questions_alone():
+    standalone = "How many nuclear warheads does North Korea have according to the Foreign Affairs analysis?"
+    assert contextual_query(standalone, [Turn("What did Russia buy from North Korea?")]) == standalone
+    assert contextual_query("and what about China?", []) == "and what about China?"
+    assert contextual_query("and what about China?", ()) == "and what about China?"
+
+
+def test_leans_back():
+    for sentence in ("It has tested missiles.", "This matters.", "However, nothing changed.",
+                     "For these reasons, the talks failed.", "- They agreed.", "## Its arsenal grew."):
+        assert leans_back(sentence), sentence
+    for sentence in ("Italy voted.", "Thistles grow.", "North Korea tested missiles.", "The deal failed.", ""):
+        assert not leans_back(sentence), sentence
+
+
+def test_term_weights():
+    weights = TermWeights(["north korea warheads", "north korea russia", "north korea china", "tax"])
+    assert weights.passages == 4
+    assert weights.knows("warheads") and weights.knows("korea") and not weights.knows("japan")
+    # Rare words weigh more than common ones; unknown words most of all.
+    assert weights.idf("japan") > weights.idf("warheads") > weights.idf("korea")
+    assert weights.overlap({"warheads"}, "About 50 warheads.") == pytest.approx(1.0)
+    assert weights.overlap({"warheads"}, "Nothing relevant.") == 0.0
+    share = weights.overlap({"korea", "warheads"}, "North Korea is here.")
+    expected = weights.idf("korea") / (weights.idf("korea") + weights.idf("warheads"))
+    assert share == pytest.approx(expected) and 0 < share < 0.5
+    assert weights.overlap(set(), "anything") == 0.0
+
+
+# ---- quality, with the real model ------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_how_many_warheads(seed_engine):
+    answer = seed_engine.ask("How many nuclear warheads does North Korea have?")
+    assert_well_formed(answer, seed_engine.retriever.store)
+    assert not answer.abstained and "50" in answer.text
+    cited = [c for c in answer.citations if "50" in c.quote]
+    assert cited and cited[0].article_id == SEED_ID and cited[0].paragraph == 4
+    assert f"[{cited[0].n}]" in answer.text
+    assert cited[0].url == "https://www.europesays.com/2229145"
+
+
+@pytest.mark.slow
+def test_what_was_the_small_deal(seed_engine):
+    answer = seed_engine.ask("What was the small deal?")
+    assert_well_formed(answer, seed_engine.retriever.store)
+    assert not answer.abstained
+    assert any(c.paragraph == 2 and "small deal" in c.quote for c in answer.citations)
+    assert "dismantle key nuclear facilities" in answer.text
+
+
+@pytest.mark.slow
+def test_off_topic_question_abstains_with_the_real_model(seed_engine):
+    answer = seed_engine.ask("What is the capital of France?")
+    assert answer.abstained and answer.text.startswith(ABSTAIN_PHRASE)
+    assert answer.citations == ()
+    assert_well_formed(answer, seed_engine.retriever.store)
+
+
+@pytest.mark.slow
+def test_follow_up_is_answered_about_its_own_subject(seed_engine):
+    first = seed_engine.ask("What did Russia buy from North Korea?")
+    assert not first.abstained and "ammunition" in first.text
+    history = [Turn(first.question, first.text)]
+    answer = seed_engine.ask("And what about China?", history)
+    assert_well_formed(answer, seed_engine.retriever.store)
+    assert not answer.abstained
+    assert "buffer" in answer.text and "China" in answer.text
+    # The answer leads with China, not with a repeat of the Russia answer.
+    assert "China" in answer_sentences(answer)[0]
+    assert "ammunition" not in answer.text
+
+
+@pytest.mark.slow
+def test_follow_up_with_a_pronoun_keeps_the_subject(seed_engine):
+    history = [Turn("What was the small deal discussed in Hanoi?")]
+    answer = seed_engine.ask("Why did it fall short?", history)
+    assert not answer.abstained and "denuclearization" in answer.text
+    assert_well_formed(answer, seed_engine.retriever.store)
+
+
+@pytest.mark.slow
+def test_answers_never_start_from_a_dangling_pronoun(seed_engine):
+    """"For these reasons…" follows "It has tested…", which follows "North Korea's military…": all three are quoted."""
+    answer = seed_engine.ask("Why is that?", [Turn("Is Washington's bargaining power weaker now?")])
+    assert_well_formed(answer, seed_engine.retriever.store)
+    assert "For these reasons" in answer.text
+    assert answer.text.index("North Korea's military power") < answer.text.index("It has tested") < answer.text.index("For these reasons")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["10000-chars", "spanish", "mentions", "emoji-only"])
+def test_hostile_questions_with_the_real_model(seed_engine, name):
+    question = HOSTILE[name]
+    answer = seed_engine.ask(question)
+    assert_well_formed(answer, seed_engine.retriever.store)
+    if question == HOSTILE["spanish"] and not answer.abstained:
+        assert "50" in answer.text  # if it answers at all, it answers right
