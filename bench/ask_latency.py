@@ -67,6 +67,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/policybot-bench-ask"))
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 25000])
     parser.add_argument("--rounds", type=int, default=5, help="passes over the question list")
+    parser.add_argument("--indexes", type=Path, nargs="+", help="use these existing index folders instead of building")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     info = print_machine("ask latency (warm, in-process, extractive answerer)")
@@ -78,8 +79,15 @@ def main() -> None:
     embedder = SentenceTransformerEmbedder()
     args.work.mkdir(parents=True, exist_ok=True)
     results = {}
-    for size in args.sizes:
-        store, report = build(speeches, size, args.work, embedder)
+    from index.indexer import open_store
+
+    targets = args.indexes or args.sizes
+    for size in targets:
+        if isinstance(size, Path):
+            store, embedded = open_store(size, embedder), 0
+        else:
+            store, report = build(speeches, size, args.work, embedder)
+            embedded = report.chunks_embedded
         retriever = Retriever(store, embedder)
         engine = AnswerEngine(retriever, embedder)
         engine.ask(QUESTIONS[0])  # warm-up: BM25 index, word weights, first-call allocations
@@ -93,15 +101,15 @@ def main() -> None:
                 totals.append(answer.timings_ms["total"])
                 for key in parts:
                     parts[key].append(answer.timings_ms[key])
-        results[size] = {
+        results[str(size)] = {
             "chunks": store.chunk_count,
             "ask_p50_ms": percentile(totals, 50), "ask_p95_ms": percentile(totals, 95),
             "retrieval_only_p50_ms": percentile(retrieval_ms, 50), "retrieval_only_p95_ms": percentile(retrieval_ms, 95),
             **{f"{key}_median_ms": statistics.median(values) for key, values in parts.items()},
             "questions": len(totals),
         }
-        print(f"\n{store.chunk_count:,} chunks ({report.chunks_embedded:,} embedded now), {len(totals)} questions")
-        for key, value in results[size].items():
+        print(f"\n{store.chunk_count:,} chunks ({embedded:,} embedded now), {len(totals)} questions")
+        for key, value in results[str(size)].items():
             if key.endswith("_ms"):
                 print(f"  {key:26} {value:8.1f}")
     print_load()

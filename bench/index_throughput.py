@@ -17,7 +17,15 @@ the overhead quoted is median(pipeline) / median(baseline) - 1, plus the median 
 per-repeat ratios. On the full corpus it then measures a reindex of the unchanged corpus
 (in-process and as a whole `policybot index` process) and adding one article.
 
-The machine is shared and noisy: compare the ratios, not absolute seconds across runs.
+The machine is shared and noisy: compare the ratios, not absolute seconds across runs. Two
+load-independent parts are printed beside the direct ratio: the pipeline's own time outside
+the model, and the extra padded tokens of embedding in EMBED_GROUP calls (counted exactly).
+
+When a real pass over the full corpus does not fit the time (hours on a busy 2-core machine),
+`--standin-all` runs the same `policybot index` code path with the real model loaded but
+hashed stand-in vectors, and estimates the overhead from the outside-model work and the raw
+encode rate on a random sample of the same chunks. `--incremental-only` re-runs the reindex /
+add-one measurements on the full index already in the work folder.
 """
 
 from __future__ import annotations

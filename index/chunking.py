@@ -17,7 +17,7 @@ TokenCounter = Callable[[Sequence[str]], list[int]]
 
 # Chosen by measurement on SQuAD dev v1.1: see docs/retrieval.md.
 DEFAULT_TARGET_TOKENS = 250
-DEFAULT_OVERLAP_SENTENCES = 1
+DEFAULT_OVERLAP_SENTENCES = 0
 # all-MiniLM-L6-v2 reads 256 tokens including [CLS] and [SEP].
 DEFAULT_MAX_TOKENS = 250
 # A paragraph this short (a heading, a one-line lead) joins the chunk after it.
@@ -208,8 +208,8 @@ def chunk_text(
 ) -> list[Chunk]:
     """Pack whole sentences into chunks of about `target_tokens`, never past `max_tokens`.
 
-    A chunk stays inside one paragraph unless the paragraph so far is shorter than
-    MIN_CHUNK_TOKENS (a heading joins what follows it). Consecutive chunks of one paragraph
+    A chunk stays inside one paragraph unless it holds whole paragraphs shorter than
+    MIN_CHUNK_TOKENS in all (a heading joins what follows it). Consecutive chunks of one paragraph
     share `overlap_sentences` sentences so an answer that straddles a boundary is still found.
     """
     if target_tokens > max_tokens:
@@ -217,11 +217,15 @@ def chunk_text(
     units = _units(text, count_tokens, max_tokens)
     groups: list[list[_Unit]] = []
     current: list[_Unit] = []
+    # Only a chunk that holds whole short paragraphs may run on into the next paragraph;
+    # the short tail of a long paragraph stays a chunk of its own.
+    paragraph_starts = {id(u) for i, u in enumerate(units) if i == 0 or units[i - 1].paragraph != u.paragraph}
     for unit in units:
         total = sum(u.tokens for u in current)
         new_paragraph = bool(current) and unit.paragraph != current[-1].paragraph
+        whole_paragraphs = bool(current) and id(current[0]) in paragraph_starts
         too_big = total + unit.tokens > (max_tokens if total < MIN_CHUNK_TOKENS else target_tokens)
-        if current and (too_big or (new_paragraph and total >= MIN_CHUNK_TOKENS)):
+        if current and (too_big or (new_paragraph and (total >= MIN_CHUNK_TOKENS or not whole_paragraphs))):
             groups.append(current)
             carry = current[-overlap_sentences:] if overlap_sentences and not new_paragraph else []
             # Overlap only while it leaves room for new text in the next chunk.

@@ -33,6 +33,10 @@ class IndexOptions:
     ann_mode: str = "auto"
     ann_threshold: int = DEFAULT_ANN_THRESHOLD
 
+    def chunking(self) -> str:
+        """The chunk settings as recorded in the manifest; a different value means re-chunk everything."""
+        return f"target={self.target_tokens} overlap={self.overlap_sentences} max={DEFAULT_MAX_TOKENS}"
+
 
 def chunk_article(article: Article, embedder: Embedder, options: IndexOptions) -> list[Chunk]:
     """Sentence-aware chunks of one article, sized in the embedder's tokens."""
@@ -88,6 +92,10 @@ def update_index(
                 store = open_store(index_dir, embedder)
             except IndexCorruptError as exc:
                 warn(f"{exc}: rebuilding from the corpus")
+        if store is not None and store.manifest is not None and store.manifest.get("chunking", "") != options.chunking():
+            warn("the chunk settings changed since the last index: re-chunking and embedding every article")
+            store.close()
+            store = None
         if store is None:
             store = IndexStore.empty_like(index_dir, embedder.name, embedder.dimension)
             report.rebuilt = True
@@ -118,7 +126,7 @@ def update_index(
             offset += len(chunks)
         report.chunks_embedded = len(all_chunks)
         try:
-            store.commit(upserts, report.removed, ann_builder_for(options.ann_mode, options.ann_threshold))
+            store.commit(upserts, report.removed, ann_builder_for(options.ann_mode, options.ann_threshold), options.chunking())
         except BaseException:
             store.close()
             raise

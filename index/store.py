@@ -352,8 +352,10 @@ class IndexStore:
 
     # ---- writing -------------------------------------------------------------------------
 
-    def commit(self, upserts: Sequence[Upsert], removals: Sequence[str], ann_builder=None) -> None:
+    def commit(self, upserts: Sequence[Upsert], removals: Sequence[str], ann_builder=None, chunking: str = "") -> None:
         """Write a new generation with these articles added or replaced and `removals` deleted.
+
+        `chunking` records the chunk settings the index was built with, so a change is noticed.
 
         On any exception the files on disk are unchanged; call `open` again to reload.
         """
@@ -429,6 +431,7 @@ class IndexStore:
             "articles": article_count,
             "written_at": _now(),
             "files": files,
+            "chunking": chunking,
             "previous_files": [f["name"] for f in (self.manifest or {}).get("files", {}).values()],
         }
         atomic_write_bytes(index_dir / MANIFEST, json.dumps(manifest, indent=2).encode())
