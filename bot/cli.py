@@ -90,11 +90,11 @@ def settings_for(args: argparse.Namespace) -> Settings:
     return settings
 
 
-def load_embedder(settings: Settings):
-    """The embedding model, loaded once per process."""
+def load_embedder(settings: Settings, bulk: bool = False):
+    """The embedding model, loaded once per process: one thread for answering, all cores for bulk indexing."""
     from index.embedding import SentenceTransformerEmbedder
 
-    return SentenceTransformerEmbedder(settings.embedding_model)
+    return SentenceTransformerEmbedder(settings.embedding_model, threads=None if bulk else 1)
 
 
 def run_index(settings: Settings, embedder, rebuild: bool, quiet: bool, out: TextIO, err: TextIO):
@@ -471,7 +471,7 @@ def main(argv: Iterable[str] | None = None, out: TextIO = sys.stdout, err: TextI
         settings = settings_for(args)
         command = args.command or "start"
         if command == "index":
-            embedder = load_embedder(settings)
+            embedder = load_embedder(settings, bulk=True)
             report, store = run_index(settings, embedder, args.rebuild, args.quiet, out, err)
             store.close()
             return EXIT_SKIPPED if report.skipped else EXIT_OK

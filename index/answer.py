@@ -105,7 +105,7 @@ class AnswerConfig:
     passages: int = 6
     max_sentences: int = 3
     # A sentence scoring below this means the corpus does not answer: abstain.
-    abstain_below: float = 0.40
+    abstain_below: float = 0.34
     # Further sentences join the answer while they score within this margin of the best one.
     keep_within: float = 0.10
     # Closest passages shown as related reading after an abstention.

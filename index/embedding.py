@@ -56,13 +56,23 @@ def resolve_model(setting: str) -> tuple[str, str]:
 class SentenceTransformerEmbedder:
     """A sentence-transformers model loaded once, on the CPU, with normalised batched output."""
 
-    def __init__(self, setting: str = PACKAGED_MODEL, batch_size: int = DEFAULT_BATCH_SIZE, device: str = "cpu"):
+    def __init__(self, setting: str = PACKAGED_MODEL, batch_size: int = DEFAULT_BATCH_SIZE, device: str = "cpu",
+                 threads: int | None = None):
         # A hub name would otherwise retry the network for over a minute on an offline machine.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        import torch
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as transformers_logging
+
+        if threads is not None:
+            # Answering embeds a few short texts at a time: one thread is as fast on an idle machine
+            # and ~30x faster when other processes compete for the cores (docs/index.md).
+            torch.set_num_threads(threads)
+            import faiss
+
+            faiss.omp_set_num_threads(threads)
 
         # Token counting reads whole sentences on purpose; the "longer than 512" warning is noise here.
         transformers_logging.set_verbosity_error()

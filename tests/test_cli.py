@@ -44,7 +44,7 @@ class Run:
         self.loads = 0
         monkeypatch.setattr(bot.cli, "load_embedder", self._load)
 
-    def _load(self, settings):
+    def _load(self, settings, bulk=False):
         self.loads += 1
         return self.embedder
 

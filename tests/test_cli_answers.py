@@ -49,7 +49,7 @@ class Run:
         self.loads = 0
         monkeypatch.setattr(bot.cli, "load_embedder", self._load)
 
-    def _load(self, settings):
+    def _load(self, settings, bulk=False):
         self.loads += 1
         return self.embedder
 
@@ -332,7 +332,7 @@ def test_eval_jsonl_against_the_index(indexed, tmp_path):
     code, out, err = indexed("eval", str(questions), "--report", str(report))
     assert code == EXIT_OK, err
     lines = out.splitlines()
-    assert lines[0] == "4 questions (3 answerable, 1 not), abstention threshold 0.40"
+    assert lines[0] == "4 questions (3 answerable, 1 not), abstention threshold 0.34"
     figures = figure_lines(out)
     for key in FIGURES:
         assert re.fullmatch(r"\d\.\d{3}|nan", figures[key]), (key, figures.get(key))
