@@ -76,7 +76,7 @@ def main() -> None:
     from index.search import Retriever
 
     speeches = [json.loads(line) for line in args.ungdc.open(encoding="utf-8")]
-    embedder = SentenceTransformerEmbedder()
+    embedder = SentenceTransformerEmbedder(threads=1)  # as `policybot ask` and the bot load it
     args.work.mkdir(parents=True, exist_ok=True)
     results = {}
     from index.indexer import open_store

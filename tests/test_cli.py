@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -12,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-import bot.cli
-from bot.cli import EXIT_ERROR, EXIT_OK, EXIT_SKIPPED, main
+from bot.cli import EXIT_ERROR, EXIT_OK, EXIT_SKIPPED
 from tests.conftest import SMALL_CORPUS, FakeEmbedder, write_article
+from tests.support.cli import Run, clean_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTICLE_IDS = sorted(Path(name).stem for name in SMALL_CORPUS)
@@ -23,38 +22,6 @@ SUMMARY = re.compile(
     r"^Indexed (?P<corpus>\S+) into (?P<index>\S+): (?P<added>\d+) added, (?P<updated>\d+) updated, "
     r"(?P<removed>\d+) removed, (?P<unchanged>\d+) unchanged; (?P<chunks>\d+) chunks embedded in \d+\.\d s"
 )
-
-
-def clean_environment(monkeypatch) -> None:
-    """No setting leaks in from the machine running the tests."""
-    for name in list(os.environ):
-        if name in {"CORPUS_DIR", "INDEX_DIR", "EMBEDDING_MODEL", "RETRIEVAL", "ANN_INDEX", "ANN_THRESHOLD",
-                    "CHUNK_TOKENS", "CHUNK_OVERLAP_SENTENCES", "MAX_ARTICLE_MB", "DISCORD_TOKEN"} or name.startswith("LLM_"):
-            monkeypatch.delenv(name)
-
-
-class Run:
-    """Runs bot.cli.main in this process with a chosen embedder, from a scratch folder."""
-
-    def __init__(self, corpus: Path, index_dir: Path, monkeypatch, embedder):
-        self.corpus = corpus
-        self.index_dir = index_dir
-        self.monkeypatch = monkeypatch
-        self.embedder = embedder
-        self.loads = 0
-        monkeypatch.setattr(bot.cli, "load_embedder", self._load)
-
-    def _load(self, settings, bulk=False):
-        self.loads += 1
-        return self.embedder
-
-    def __call__(self, *argv: str, stdin: str | None = None, paths: bool = True) -> tuple[int, str, str]:
-        if stdin is not None:
-            self.monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-        out, err = io.StringIO(), io.StringIO()
-        prefix = ["--corpus", str(self.corpus), "--index-dir", str(self.index_dir)] if paths else []
-        code = main([*prefix, *argv], out=out, err=err)
-        return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture

@@ -286,7 +286,7 @@ def run_cli_index(corpus: Path, index_dir: Path, embedder, monkeypatch) -> tuple
     """A normal `policybot index` run in this process, sharing the session's loaded model."""
     import io
 
-    monkeypatch.setattr(bot.cli, "load_embedder", lambda settings: embedder)
+    monkeypatch.setattr(bot.cli, "load_embedder", lambda settings, bulk=False: embedder)
     out, err = io.StringIO(), io.StringIO()
     code = bot.cli.main(["--corpus", str(corpus), "--index-dir", str(index_dir), "index"], out=out, err=err)
     return code, out.getvalue() + err.getvalue()
