@@ -90,20 +90,26 @@ def main() -> None:
             embedded = report.chunks_embedded
         retriever = Retriever(store, embedder)
         engine = AnswerEngine(retriever, embedder)
-        engine.ask(QUESTIONS[0])  # warm-up: BM25 index, word weights, first-call allocations
+        # Warm-up (BM25 index, word weights, first-call allocations) on a question not in the timed set.
+        engine.ask("What is the speaker's view of multilateralism?")
         retrieval_ms, totals, parts = [], [], {"embed": [], "search": [], "answer": []}
-        for _ in range(args.rounds):
+        first_round: list[float] = []
+        for round_number in range(args.rounds):
             for question in QUESTIONS:
                 started = time.perf_counter()
                 retriever.search(question, engine.config.passages)
                 retrieval_ms.append((time.perf_counter() - started) * 1000)
                 answer = engine.ask(question)
                 totals.append(answer.timings_ms["total"])
+                if round_number == 0:
+                    # First sight of these passages: every sentence is embedded (no cache help).
+                    first_round.append(answer.timings_ms["total"])
                 for key in parts:
                     parts[key].append(answer.timings_ms[key])
         results[str(size)] = {
             "chunks": store.chunk_count,
             "ask_p50_ms": percentile(totals, 50), "ask_p95_ms": percentile(totals, 95),
+            "ask_first_round_p50_ms": percentile(first_round, 50), "ask_first_round_p95_ms": percentile(first_round, 95),
             "retrieval_only_p50_ms": percentile(retrieval_ms, 50), "retrieval_only_p95_ms": percentile(retrieval_ms, 95),
             **{f"{key}_median_ms": statistics.median(values) for key, values in parts.items()},
             "questions": len(totals),

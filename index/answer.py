@@ -8,6 +8,7 @@ passage each came from. When no sentence is close enough it abstains with one fi
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 import re
 import threading
 import time
@@ -105,6 +106,8 @@ class AnswerConfig:
     passages: int = 6
     # At most this many sentences of those passages are scored (in passage-rank order), for latency.
     sentence_budget: int = 24
+    # Sentence vectors kept between questions (384 floats each: 20,000 is about 30 MB).
+    sentence_cache_size: int = 20_000
     max_sentences: int = 3
     # A sentence scoring below this means the corpus does not answer: abstain.
     abstain_below: float = 0.40
@@ -198,6 +201,29 @@ class AnswerEngine:
         self.config = config
         self._weights: tuple[int, TermWeights] | None = None
         self._weights_lock = threading.Lock()
+        # Members ask about the same articles again and again: a sentence is embedded once, then reused.
+        self._sentence_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
+
+    def _sentence_vectors(self, query: str, sentences: Sequence[str]) -> np.ndarray:
+        """The query's vector then each sentence's, embedding only sentences not seen before."""
+        with self._cache_lock:
+            missing = list(dict.fromkeys(t for t in sentences if t not in self._sentence_cache))
+        fresh = self.embedder.embed([query, *missing])
+        known = dict(zip(missing, fresh[1:]))
+        with self._cache_lock:
+            for text in sentences:
+                if text not in known and text in self._sentence_cache:
+                    known[text] = self._sentence_cache[text]
+                if text in known:
+                    self._sentence_cache[text] = known[text]
+                    self._sentence_cache.move_to_end(text)
+            while len(self._sentence_cache) > self.config.sentence_cache_size:
+                self._sentence_cache.popitem(last=False)
+        late = [t for t in dict.fromkeys(sentences) if t not in known]  # evicted by another thread meanwhile
+        if late:
+            known.update(zip(late, self.embedder.embed(late)))
+        return np.vstack([fresh[0], *(known[t] for t in sentences)])
 
     def term_weights(self) -> TermWeights:
         """Word weights for the index's current generation, computed once per generation."""
@@ -259,7 +285,7 @@ class AnswerEngine:
             return []
         # Embedding sentences is most of an answer's time: read them in passage-rank order, up to a budget.
         located = located[: self.config.sentence_budget]
-        vectors = self.embedder.embed([query, *(context for *_, context in located)])
+        vectors = self._sentence_vectors(query, [context for *_, context in located])
         cosines = vectors[1:] @ vectors[0]
         question_words = set(content_words(focus or "")) or set(content_words(query))
         weights = self.term_weights()

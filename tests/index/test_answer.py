@@ -412,3 +412,35 @@ def test_hostile_questions_with_the_real_model(seed_engine, name):
     assert_well_formed(answer, seed_engine.retriever.store)
     if question == HOSTILE["spanish"] and not answer.abstained:
         assert "50" in answer.text  # if it answers at all, it answers right
+
+
+def test_sentences_are_embedded_once_across_questions(tmp_path, fake_embedder):
+    """A second question over the same passages embeds only the question, and answers the same."""
+    from index.answer import AnswerEngine
+    from index.indexer import update_index
+    from index.search import Retriever
+    from tests.conftest import write_small_corpus
+
+    _, store = update_index(write_small_corpus(tmp_path / "corpus"), tmp_path / "index", fake_embedder)
+    engine = AnswerEngine(Retriever(store, fake_embedder), fake_embedder)
+    first = engine.ask("How is the carbon tax revenue returned to households?")
+    before = fake_embedder.embedded_texts
+    again = engine.ask("How is the carbon tax revenue returned to households?")
+    # The retriever embeds the question, and the answer step embeds it once more: no sentence again.
+    assert fake_embedder.embedded_texts - before == 2
+    assert again.text == first.text and again.citations == first.citations
+
+
+def test_sentence_cache_is_bounded(tmp_path, fake_embedder):
+    from dataclasses import replace
+
+    from index.answer import AnswerConfig, AnswerEngine
+    from index.indexer import update_index
+    from index.search import Retriever
+    from tests.conftest import write_small_corpus
+
+    _, store = update_index(write_small_corpus(tmp_path / "corpus"), tmp_path / "index", fake_embedder)
+    engine = AnswerEngine(Retriever(store, fake_embedder), fake_embedder, replace(AnswerConfig(), sentence_cache_size=3))
+    answer = engine.ask("What do farmers face during the drought?")
+    assert len(engine._sentence_cache) == 3
+    assert not answer.abstained or answer.text
