@@ -45,7 +45,7 @@ import subprocess
 import sys
 import time
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -229,19 +229,20 @@ def model_load_process() -> float:
 # ---- child processes: one per measured pass, so each has its own peak RSS --------------------
 
 
-def child_pipeline(corpus: Path, index_dir: Path) -> dict:
-    """Run `policybot index --rebuild --quiet` through bot.cli.main, with timers around its parts."""
+def timed_cli_rebuild(corpus: Path, index_dir: Path, wrap: Callable) -> dict:
+    """Run `policybot index --rebuild --quiet` through bot.cli.main with `wrap` around the loaded model.
+
+    Returns the phase timers, the update_index seconds, the wrapped embedder's timers and the
+    chunk count.
+    """
     import bot.cli as cli
 
     real_load = cli.load_embedder
     holder: dict = {}
 
-    def load_embedder(settings):
-        embedder = TimedEmbedder(real_load(settings))
-        embedder.inner.embed(["warm-up sentence number %d about the United Nations." % i for i in range(64)])
-        embedder.reset()
-        holder["embedder"] = embedder
-        return embedder
+    def load_embedder(settings, bulk=False):
+        holder["embedder"] = wrap(real_load(settings, bulk=bulk))
+        return holder["embedder"]
 
     real_update = indexer.update_index
 
@@ -259,15 +260,22 @@ def child_pipeline(corpus: Path, index_dir: Path) -> dict:
     if status != 0:
         raise SystemExit(f"policybot index exited with {status}")
     embedder = holder["embedder"]
-    result = dict(
-        phases,
-        total=holder["seconds"],
-        embed=embedder.embed_seconds,
-        count_tokens=embedder.count_seconds,
-        chunks=holder["report"].chunks_embedded,
-    )
+    result = dict(phases, total=holder["seconds"], embed=embedder.embed_seconds, count_tokens=embedder.count_seconds,
+                  chunks=holder["report"].chunks_embedded)
     result["other"] = result["total"] - result["scan"] - result["open"] - result["embed"] - result["commit"]
     return result
+
+
+def child_pipeline(corpus: Path, index_dir: Path) -> dict:
+    """Run `policybot index --rebuild --quiet` through bot.cli.main, with timers around its parts."""
+
+    def wrap(model):
+        embedder = TimedEmbedder(model)
+        embedder.inner.embed(["warm-up sentence number %d about the United Nations." % i for i in range(64)])
+        embedder.reset()
+        return embedder
+
+    return timed_cli_rebuild(corpus, index_dir, wrap)
 
 
 def child_raw(index_dir: Path, batch_size: int | None) -> dict:
@@ -324,36 +332,7 @@ class StandInEmbedder(TimedEmbedder):
 
 def child_standin(corpus: Path, index_dir: Path) -> dict:
     """`policybot index --rebuild --quiet` through bot.cli.main with stand-in vectors (see StandInEmbedder)."""
-    import bot.cli as cli
-
-    real_load = cli.load_embedder
-    holder: dict = {}
-
-    def load_embedder(settings):
-        embedder = StandInEmbedder(real_load(settings))
-        holder["embedder"] = embedder
-        return embedder
-
-    real_update = indexer.update_index
-
-    def update(*args, **kwargs):
-        started = time.perf_counter()
-        report, store = real_update(*args, **kwargs)
-        holder["seconds"] = time.perf_counter() - started
-        holder["report"] = report
-        return report, store
-
-    cli.load_embedder = load_embedder
-    indexer.update_index = update
-    with phase_timers() as phases:
-        status = cli.main(["--corpus", str(corpus), "--index-dir", str(index_dir), "index", "--rebuild", "--quiet"])
-    if status != 0:
-        raise SystemExit(f"policybot index exited with {status}")
-    embedder = holder["embedder"]
-    result = dict(phases, total=holder["seconds"], embed=embedder.embed_seconds, count_tokens=embedder.count_seconds,
-                  chunks=holder["report"].chunks_embedded)
-    result["other"] = result["total"] - result["scan"] - result["open"] - result["embed"] - result["commit"]
-    return result
+    return timed_cli_rebuild(corpus, index_dir, StandInEmbedder)
 
 
 def child_raw_sample(index_dir: Path, sample: int, batch_size: int | None) -> dict:
