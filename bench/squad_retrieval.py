@@ -259,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="prototype: embed 'title + text' (the stored chunk text is unchanged)")
     parser.add_argument("--articles", type=int, default=0, help="use only the first N articles (quick checks)")
     parser.add_argument("--limit", type=int, default=0, help="ask only the first N questions (quick checks)")
+    parser.add_argument("--embed-batch", type=int, default=0,
+                        help="our embedder's batch size (default: index.embedding.DEFAULT_BATCH_SIZE)")
     parser.add_argument("--index-repeats", type=int, default=1,
                         help="build LangChain's index and ours this many times each, alternating; the fastest counts")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
@@ -289,7 +291,9 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         corpus = work / "corpus"
         write_corpus(articles, corpus)
-        embedder = SentenceTransformerEmbedder()
+        embedder = SentenceTransformerEmbedder(batch_size=args.embed_batch) if args.embed_batch else SentenceTransformerEmbedder()
+        info["embed_batch"] = embedder.batch_size
+        print(f"# our embedder's batch size: {embedder.batch_size}", flush=True)
         queries = QueryCache(embedder)
         embeddings = None
         if not args.no_langchain:

@@ -10,7 +10,8 @@ from typing import Protocol
 import numpy as np
 
 PACKAGED_MODEL = "all-MiniLM-L6-v2"
-DEFAULT_BATCH_SIZE = 64
+# Smaller batches are faster on a 2-core CPU (less padding): 16 measured best (docs/retrieval.md).
+DEFAULT_BATCH_SIZE = 16
 
 
 class Embedder(Protocol):

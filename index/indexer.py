@@ -40,13 +40,15 @@ class IndexOptions:
 
 def chunk_article(article: Article, embedder: Embedder, options: IndexOptions) -> list[Chunk]:
     """Sentence-aware chunks of one article, sized in the embedder's tokens."""
+    max_tokens = min(DEFAULT_MAX_TOKENS, embedder.max_tokens)
     return chunk_text(
         article.article_id,
         article.text,
         embedder.count_tokens,
-        target_tokens=options.target_tokens,
+        # A model with a shorter window than the target gets chunks that fit it.
+        target_tokens=min(options.target_tokens, max_tokens),
         overlap_sentences=options.overlap_sentences,
-        max_tokens=min(DEFAULT_MAX_TOKENS, embedder.max_tokens),
+        max_tokens=max_tokens,
     )
 
 
