@@ -201,18 +201,17 @@ class AnswerEngine:
         self.config = config
         self._weights: tuple[int, TermWeights] | None = None
         self._weights_lock = threading.Lock()
-        # Members ask about the same articles again and again: a sentence is embedded once, then reused.
+        # Members ask about the same articles again and again: a sentence (or question) is embedded once, then reused.
         self._sentence_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
 
-    def _sentence_vectors(self, query: str, sentences: Sequence[str]) -> np.ndarray:
-        """The query's vector then each sentence's, embedding only sentences not seen before."""
+    def _vectors(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors of the texts (a question, sentences), embedding only those not seen before."""
         with self._cache_lock:
-            missing = list(dict.fromkeys(t for t in sentences if t not in self._sentence_cache))
-        fresh = self.embedder.embed([query, *missing])
-        known = dict(zip(missing, fresh[1:]))
+            missing = list(dict.fromkeys(t for t in texts if t not in self._sentence_cache))
+        known = dict(zip(missing, self.embedder.embed(missing))) if missing else {}
         with self._cache_lock:
-            for text in sentences:
+            for text in texts:
                 if text not in known and text in self._sentence_cache:
                     known[text] = self._sentence_cache[text]
                 if text in known:
@@ -220,10 +219,21 @@ class AnswerEngine:
                     self._sentence_cache.move_to_end(text)
             while len(self._sentence_cache) > self.config.sentence_cache_size:
                 self._sentence_cache.popitem(last=False)
-        late = [t for t in dict.fromkeys(sentences) if t not in known]  # evicted by another thread meanwhile
+        late = [t for t in dict.fromkeys(texts) if t not in known]  # evicted by another thread meanwhile
         if late:
             known.update(zip(late, self.embedder.embed(late)))
-        return np.vstack([fresh[0], *(known[t] for t in sentences)])
+        return np.vstack([known[t] for t in texts])
+
+    def retrieve(self, query: str, timings: dict[str, float]) -> list[Hit]:
+        """The passages for a query, timing the embedding and the search; the query's vector is
+        kept so that scoring the sentences does not embed it again."""
+        started = time.perf_counter()
+        vector = self._vectors([query])
+        embedded = time.perf_counter()
+        hits = self.retriever.search_many([query], self.config.passages, query_vectors=vector)[0]
+        timings["embed"] = (embedded - started) * 1000
+        timings["search"] = (time.perf_counter() - embedded) * 1000
+        return hits
 
     def term_weights(self) -> TermWeights:
         """Word weights for the index's current generation, computed once per generation."""
@@ -246,7 +256,7 @@ class AnswerEngine:
             return AnswerTrace(answer, (), 0.0)
         query = contextual_query(question, history)
         timings: dict[str, float] = {}
-        hits = self.retriever.search_timed(query, self.config.passages, timings)
+        hits = self.retrieve(query, timings)
         answer_started = time.perf_counter()
         # A follow-up retrieves with the previous question, but its own words say what it asks now.
         candidates = self.score_sentences(query, hits, focus=question if query != question else None)
@@ -285,7 +295,7 @@ class AnswerEngine:
             return []
         # Embedding sentences is most of an answer's time: read them in passage-rank order, up to a budget.
         located = located[: self.config.sentence_budget]
-        vectors = self._sentence_vectors(query, [context for *_, context in located])
+        vectors = self._vectors([query, *(context for *_, context in located)])
         cosines = vectors[1:] @ vectors[0]
         question_words = set(content_words(focus or "")) or set(content_words(query))
         weights = self.term_weights()

@@ -678,7 +678,7 @@ class LLMAnswerEngine:
         started = time.perf_counter()
         query = contextual_query(question, history)
         timings: dict[str, float] = {}
-        hits = self.engine.retriever.search_timed(query, self.engine.config.passages, timings)
+        hits = self.engine.retrieve(query, timings)
         if not hits:
             return self._extractive(question, query, hits, timings, started, "")
         passages = passages_from_hits(hits)

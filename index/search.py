@@ -9,7 +9,6 @@ the weights and the BM25 tokenisation were measured on SQuAD dev: see docs/retri
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -171,16 +170,6 @@ class Retriever:
     def search(self, question: str, k: int = 5) -> list[Hit]:
         """The k best passages for one question."""
         return self.search_many([question], k)[0]
-
-    def search_timed(self, question: str, k: int, timings: dict[str, float]) -> list[Hit]:
-        """The k best passages, recording milliseconds spent embedding and searching in `timings`."""
-        started = time.perf_counter()
-        vectors = self.embedder.embed([question]) if self.mode in ("dense", "hybrid") else None
-        embedded = time.perf_counter()
-        hits = self.search_many([question], k, query_vectors=vectors)[0]
-        timings["embed"] = (embedded - started) * 1000
-        timings["search"] = (time.perf_counter() - embedded) * 1000
-        return hits
 
     def search_many(self, questions: Sequence[str], k: int = 5, query_vectors: np.ndarray | None = None) -> list[list[Hit]]:
         """The k best passages for each question, embedding them in one batch unless vectors are given."""

@@ -426,8 +426,8 @@ def test_sentences_are_embedded_once_across_questions(tmp_path, fake_embedder):
     first = engine.ask("How is the carbon tax revenue returned to households?")
     before = fake_embedder.embedded_texts
     again = engine.ask("How is the carbon tax revenue returned to households?")
-    # The retriever embeds the question, and the answer step embeds it once more: no sentence again.
-    assert fake_embedder.embedded_texts - before == 2
+    # The question and every sentence were embedded the first time: nothing is embedded again.
+    assert fake_embedder.embedded_texts - before == 0
     assert again.text == first.text and again.citations == first.citations
 
 
@@ -444,3 +444,20 @@ def test_sentence_cache_is_bounded(tmp_path, fake_embedder):
     answer = engine.ask("What do farmers face during the drought?")
     assert len(engine._sentence_cache) == 3
     assert not answer.abstained or answer.text
+
+
+def test_a_new_question_is_embedded_once(tmp_path, fake_embedder):
+    """Retrieval and sentence scoring share the question's vector."""
+    from index.answer import AnswerEngine
+    from index.indexer import update_index
+    from index.search import Retriever
+    from tests.conftest import write_small_corpus
+
+    _, store = update_index(write_small_corpus(tmp_path / "corpus"), tmp_path / "index", fake_embedder)
+    engine = AnswerEngine(Retriever(store, fake_embedder), fake_embedder)
+    seen: list[str] = []
+    embed = fake_embedder.embed
+    fake_embedder.embed = lambda texts: (seen.extend(texts), embed(texts))[1]
+    question = "Which households receive more than they pay under the carbon dividend?"
+    engine.ask(question)
+    assert seen.count(question) == 1
