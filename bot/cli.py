@@ -39,7 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--index-dir", type=Path, help="index folder (setting INDEX_DIR; default data/index/)")
     sub = parser.add_subparsers(dest="command")
 
-    sub.add_parser("start", help="index the corpus if needed, then open the terminal session (the default)")
+    sub.add_parser("start", help="the default: the Discord bot when DISCORD_TOKEN is set, else the terminal session "
+                                 "(indexing the corpus first if needed)")
+    sub.add_parser("run", help="run the Discord bot (needs DISCORD_TOKEN)")
+    sync = sub.add_parser("sync", help="register the slash commands with Discord (globally, or in one server)")
+    sync.add_argument("--guild", type=int, metavar="ID", help="only this server (instant; global sync can take an hour to show)")
 
     index = sub.add_parser("index", help="build or update the index from the corpus")
     index.add_argument("--rebuild", action="store_true", help="discard the index and embed every article again")
@@ -238,15 +242,9 @@ def run_articles(args: argparse.Namespace, settings: Settings, out: TextIO) -> i
 
 def build_engine(settings: Settings, embedder, store, llm_client=None):
     """The answer engine over one loaded index: extractive, or an LLM's checked answer when one is configured."""
-    from index.answer import AnswerEngine
-    from index.search import Retriever
+    from index.knowledge import answer_engine
 
-    engine = AnswerEngine(Retriever(store, embedder, settings.retrieval), embedder)
-    if llm_client is None:
-        return engine
-    from index.llm import LLMAnswerEngine
-
-    return LLMAnswerEngine(engine, llm_client)
+    return answer_engine(store, embedder, settings.retrieval, llm_client)
 
 
 def format_answer(answer, width: int = 100) -> str:
@@ -272,7 +270,7 @@ def conversation_store(settings: Settings):
     """Where CLI conversations are kept: beside the index."""
     from index.conversations import ConversationStore
 
-    return ConversationStore(settings.index_dir.parent / "conversations.sqlite")
+    return ConversationStore(settings.conversations_database)
 
 
 def run_ask(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
@@ -485,6 +483,20 @@ def main(argv: Iterable[str] | None = None, out: TextIO = sys.stdout, err: TextI
             return run_summary(args, settings, out)
         if command == "eval":
             return run_eval(args, settings, out, err)
+        if command == "run" or (command == "start" and settings.discord_token):
+            from bot.run import run_bot
+
+            run_bot(settings, load_embedder(settings))
+            return EXIT_OK
+        if command == "sync":
+            import asyncio
+
+            from bot.run import sync_commands
+
+            names = asyncio.run(sync_commands(settings, args.guild))
+            where = f"server {args.guild}" if args.guild else "all servers (global; may take up to an hour to appear)"
+            print(f"Synced {len(names)} commands to {where}: {', '.join('/' + n for n in names)}", file=out)
+            return EXIT_OK
         if command in ("chat", "start"):
             return run_chat(settings, out, err, build=command == "start")
         parser.error(f"unknown command {command}")

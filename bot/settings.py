@@ -17,6 +17,10 @@ from index.indexer import IndexOptions
 from index.search import DEFAULT_RETRIEVAL, RETRIEVAL_MODES
 
 DEFAULT_LLM_TIMEOUT_SECONDS = 30.0
+DEFAULT_ASK_COOLDOWN_SECONDS = 5.0
+DEFAULT_MAX_CONCURRENT_ANSWERS = 4
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
 
 
 class SettingsError(ValueError):
@@ -44,6 +48,16 @@ class Settings:
     # Like the Discord token: never in repr() or logs.
     llm_api_key: str | None = field(default=None, repr=False)
     llm_timeout_seconds: float = DEFAULT_LLM_TIMEOUT_SECONDS
+    # Discord: a guild whose commands are synced at start (development), an extra admin role,
+    # seconds between one member's questions, DMs on or off, answers computed at once.
+    dev_guild_id: int | None = None
+    admin_role_id: int | None = None
+    ask_cooldown_seconds: float = DEFAULT_ASK_COOLDOWN_SECONDS
+    allow_dms: bool = True
+    max_concurrent_answers: int = DEFAULT_MAX_CONCURRENT_ANSWERS
+    # Another Discord API endpoint (a rate-limit proxy, or the emulator in the tests); None = discord.com.
+    discord_api_url: str | None = None
+    discord_gateway_url: str | None = None
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, dotenv_path: Path | None = Path(".env")) -> Settings:
@@ -92,6 +106,30 @@ class Settings:
                 raise SettingsError(f"{name} must be between {low:g} and {high:g} seconds, not {raw}")
             return number
 
+        def flag(name: str, default: bool) -> bool:
+            raw = values.get(name, "").strip().lower()
+            if not raw:
+                return default
+            if raw not in _TRUE + _FALSE:
+                raise SettingsError(f"{name} must be true or false, not {raw!r}")
+            return raw in _TRUE
+
+        def snowflake(name: str) -> int | None:
+            raw = values.get(name, "").strip()
+            if not raw:
+                return None
+            if not raw.isdigit() or not 0 < int(raw) < 2**64:
+                raise SettingsError(f"{name} must be a Discord id (a number; copy it with Developer Mode on), not {raw!r}")
+            return int(raw)
+
+        def endpoint(name: str, schemes: tuple[str, ...]) -> str | None:
+            raw = values.get(name, "").strip().rstrip("/")
+            if not raw:
+                return None
+            if not raw.startswith(tuple(f"{scheme}://" for scheme in schemes)):
+                raise SettingsError(f"{name} must start with {' or '.join(f'{s}://' for s in schemes)}, not {raw!r}")
+            return raw
+
         llm_base_url = values.get("LLM_BASE_URL", "").strip() or None
         llm_model = values.get("LLM_MODEL", "").strip()
         if llm_base_url is not None:
@@ -125,6 +163,13 @@ class Settings:
             llm_model=llm_model,
             llm_api_key=llm_api_key,
             llm_timeout_seconds=seconds("LLM_TIMEOUT_SECONDS", DEFAULT_LLM_TIMEOUT_SECONDS, 1, 600),
+            dev_guild_id=snowflake("DEV_GUILD_ID"),
+            admin_role_id=snowflake("ADMIN_ROLE_ID"),
+            ask_cooldown_seconds=seconds("ASK_COOLDOWN_SECONDS", DEFAULT_ASK_COOLDOWN_SECONDS, 0, 3600),
+            allow_dms=flag("ALLOW_DMS", True),
+            max_concurrent_answers=integer("MAX_CONCURRENT_ANSWERS", DEFAULT_MAX_CONCURRENT_ANSWERS, 1, 64),
+            discord_api_url=endpoint("DISCORD_API_URL", ("http", "https")),
+            discord_gateway_url=endpoint("DISCORD_GATEWAY_URL", ("ws", "wss")),
         )
 
     @property
@@ -139,6 +184,21 @@ class Settings:
         from index.llm import LLMClient
 
         return LLMClient(self.llm_base_url, self.llm_model, self.llm_api_key, self.llm_timeout_seconds)
+
+    @property
+    def bot_database(self) -> Path:
+        """Where the bot keeps answers, votes and threads: beside the index."""
+        return self.index_dir.parent / "bot.sqlite"
+
+    @property
+    def conversations_database(self) -> Path:
+        """Where conversation turns (CLI conversations, Discord threads) are kept."""
+        return self.index_dir.parent / "conversations.sqlite"
+
+    @property
+    def removed_dir(self) -> Path:
+        """Where removed articles' files are moved (never deleted)."""
+        return self.index_dir.parent / "removed"
 
     def index_options(self) -> IndexOptions:
         """The chunking and approximate-index options the indexer needs."""

@@ -1,0 +1,1 @@
+"""One cog per feature area: asking, reading the library, administration."""

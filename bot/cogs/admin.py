@@ -1,0 +1,177 @@
+"""Administration: `/reindex`, `/add file:` and `/remove article:`, for members who may manage the server.
+
+Discord hides these commands from members without Manage Server (default_permissions), but a
+server admin can change who sees a command, so each one checks the member's permissions again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.app import PolicyBot
+from bot.render import CONTENT_LIMIT, article_choices, shorten
+from index.ingest import IngestError, add_article_file, remove_article_file
+from index.knowledge import ReindexRunningError
+from index.models import IndexReport
+
+log = logging.getLogger("policybot.admin")
+
+# Discord rate-limits message edits; one progress edit a second is plenty for a person watching.
+PROGRESS_INTERVAL_SECONDS = 1.0
+ADMIN_PERMISSIONS = discord.Permissions(manage_guild=True)
+
+
+def may_administer(permissions: discord.Permissions, role_ids: list[int], admin_role_id: int | None) -> bool:
+    """Manage Server or Administrator, or the allow-listed admin role from the settings."""
+    return permissions.manage_guild or permissions.administrator or (admin_role_id is not None and admin_role_id in role_ids)
+
+
+def admin_only():
+    """A check run inside every admin command, whatever Discord showed the member."""
+
+    async def predicate(interaction: discord.Interaction) -> bool:
+        if interaction.guild is None:
+            raise app_commands.CheckFailure("Admin commands work only in a server.")
+        settings = interaction.client.services.settings  # type: ignore[attr-defined]
+        roles = [role.id for role in getattr(interaction.user, "roles", [])]
+        if not may_administer(interaction.permissions, roles, settings.admin_role_id):
+            raise app_commands.CheckFailure("Only members who can manage this server can do that.")
+        return True
+
+    return app_commands.check(predicate)
+
+
+def describe_reindex(report: IndexReport) -> str:
+    """The final line of a reindex: what changed and how long it took."""
+    line = (f"Reindexed in {report.seconds:.1f} s: {len(report.added)} added, {len(report.updated)} updated, "
+            f"{len(report.removed)} removed, {report.unchanged} unchanged; {report.chunks_embedded:,} passages embedded.")
+    if report.skipped:
+        skipped = "; ".join(f"{s.path}: {s.reason}" for s in report.skipped[:5])
+        more = f" (and {len(report.skipped) - 5} more)" if len(report.skipped) > 5 else ""
+        line += f"\nSkipped {len(report.skipped)} file(s): {skipped}{more}"
+    return shorten(line, CONTENT_LIMIT)
+
+
+class AdminCog(commands.Cog, name="Admin"):
+    """Changing what the bot knows."""
+
+    add = app_commands.Group(name="add", description="Add an article to the library",
+                             default_permissions=ADMIN_PERMISSIONS, guild_only=True)
+
+    def __init__(self, bot: PolicyBot):
+        self.bot = bot
+
+    async def reindex_with_progress(self, interaction: discord.Interaction, intro: str, rebuild: bool = False) -> IndexReport:
+        """Run the reindex in a worker thread, editing the deferred reply with progress at most once a second."""
+        progress = {"done": 0, "total": 0}
+
+        def on_progress(done: int, total: int) -> None:
+            progress["done"], progress["total"] = done, total
+
+        work = asyncio.ensure_future(asyncio.to_thread(self.bot.services.knowledge.reindex, on_progress, rebuild))
+        shown: tuple[int, int] | None = None
+        last_edit = time.monotonic()
+        while True:
+            done, _ = await asyncio.wait({work}, timeout=PROGRESS_INTERVAL_SECONDS)
+            if done:
+                return work.result()
+            state = (progress["done"], progress["total"])
+            if state != shown and time.monotonic() - last_edit >= PROGRESS_INTERVAL_SECONDS:
+                status = f"embedding passages: {state[0]:,} of {state[1]:,}…" if state[1] else "reading the corpus…"
+                await interaction.edit_original_response(content=f"{intro} {status}")
+                shown, last_edit = state, time.monotonic()
+
+    async def reindex_or_explain(self, interaction: discord.Interaction, intro: str, rebuild: bool = False) -> IndexReport | None:
+        """A reindex, or None after telling the admin one is already running."""
+        try:
+            return await self.reindex_with_progress(interaction, intro, rebuild)
+        except ReindexRunningError:
+            await interaction.edit_original_response(content="A reindex is already running; try again when it has finished.")
+            return None
+
+    @app_commands.command(name="reindex", description="Update the index from the corpus folder (admins)")
+    @app_commands.describe(full="Embed every article again instead of only the changed ones")
+    @app_commands.default_permissions(manage_guild=True)
+    @app_commands.guild_only()
+    @admin_only()
+    async def reindex(self, interaction: discord.Interaction, full: bool = False) -> None:
+        """Incremental (or full) reindex with live progress."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        async with self.bot.tracked():
+            await interaction.edit_original_response(content="Reindexing: reading the corpus…")
+            report = await self.reindex_or_explain(interaction, "Reindexing:", rebuild=full)
+            if report is not None:
+                log.info("reindex by %s: %s", interaction.user.id, describe_reindex(report))
+                await interaction.edit_original_response(content=describe_reindex(report))
+
+    @add.command(name="file", description="Add an article from a .md or .txt file (admins)")
+    @app_commands.describe(file="The article: Markdown (front matter welcome) or plain text")
+    @admin_only()
+    async def add_file(self, interaction: discord.Interaction, file: discord.Attachment) -> None:
+        """Check the upload, save it into the corpus, and index it."""
+        settings = self.bot.services.settings
+        knowledge = self.bot.services.knowledge
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        async with self.bot.tracked():
+            limit = settings.max_article_bytes
+            if file.size > limit:
+                await interaction.edit_original_response(
+                    content=f"Not added: {file.filename} is {file.size / 2**20:.1f} MB; the limit is {limit / 2**20:.0f} MB.")
+                return
+            data = await file.read()
+            try:
+                added = await asyncio.to_thread(add_article_file, settings.corpus_dir, file.filename, data,
+                                                knowledge.articles, limit)
+            except IngestError as exc:
+                await interaction.edit_original_response(content=shorten(f"Not added: {exc}", CONTENT_LIMIT))
+                return
+            report = await self.reindex_or_explain(interaction, f"Saved {added.path.name}; indexing:")
+            if report is None:
+                return
+            passages = next((a.chunks for a in knowledge.articles if a.article_id == added.article.article_id), 0)
+            verb = "Replaced" if added.replaced else "Added"
+            await interaction.edit_original_response(content=shorten(
+                f"{verb} “{added.article.title}” ({passages} passages) as {added.path.name}. {describe_reindex(report)}",
+                CONTENT_LIMIT))
+
+    @app_commands.command(name="remove", description="Take an article out of the library (admins)")
+    @app_commands.describe(article="Start typing a title and pick the article")
+    @app_commands.default_permissions(manage_guild=True)
+    @app_commands.guild_only()
+    @admin_only()
+    async def remove(self, interaction: discord.Interaction, article: app_commands.Range[str, 1, 200]) -> None:
+        """Move the article's file to the trash folder and drop it from the index."""
+        settings = self.bot.services.settings
+        knowledge = self.bot.services.knowledge
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        async with self.bot.tracked():
+            try:
+                info = await asyncio.to_thread(knowledge.find_article, article)
+            except LookupError as exc:
+                await interaction.edit_original_response(content=shorten(f"Nothing removed: {exc}", CONTENT_LIMIT))
+                return
+            try:
+                moved = await asyncio.to_thread(remove_article_file, settings.corpus_dir, info.article_id, settings.removed_dir)
+                where = f"Its file was moved to {moved}."
+            except LookupError:
+                where = "Its file was already gone from the corpus folder."
+            report = await self.reindex_or_explain(interaction, f"Removing “{info.title}”:")
+            if report is not None:
+                await interaction.edit_original_response(content=shorten(
+                    f"Removed “{info.title}”. {where} {describe_reindex(report)}", CONTENT_LIMIT))
+
+    @remove.autocomplete("article")
+    async def article_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+        """Titles matching what was typed, from memory."""
+        return article_choices(self.bot.services.knowledge.match_articles(current))
+
+
+async def setup(bot: PolicyBot) -> None:
+    """Extension entry point."""
+    await bot.add_cog(AdminCog(bot))

@@ -1,0 +1,106 @@
+"""Starting and stopping the Discord bot: build the dependencies once, connect, shut down cleanly on a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import discord
+import yarl
+
+from bot.app import PolicyBot, Services
+from bot.records import AnswerLog
+from bot.settings import Settings, SettingsError
+from index.conversations import ConversationStore
+from index.knowledge import KnowledgeBase
+
+log = logging.getLogger("policybot")
+
+
+def build_services(settings: Settings, embedder, load_index: bool = True) -> Services:
+    """The knowledge base (index loaded, or built from the corpus when missing) and the bot's databases."""
+    knowledge = KnowledgeBase(settings.corpus_dir, settings.index_dir, embedder, settings.index_options(),
+                              settings.retrieval, settings.llm_client())
+    if load_index:
+        report = knowledge.load()
+        if report is not None:
+            log.info("built the index: %d articles, %d passages embedded", len(report.added), report.chunks_embedded)
+    return Services(settings, knowledge, AnswerLog(settings.bot_database), ConversationStore(settings.conversations_database))
+
+
+def point_at_discord(settings: Settings) -> None:
+    """Use another API and gateway endpoint when configured (a rate-limit proxy; the emulator in the tests).
+
+    discord.py reads these class attributes for every request and connection; there is no
+    per-client option, so the entry point sets them once before the client starts.
+    """
+    if settings.discord_api_url:
+        discord.http.Route.BASE = settings.discord_api_url
+    if settings.discord_gateway_url:
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
+
+
+def require_token(settings: Settings) -> str:
+    """The bot token, or a clear error saying where to put it."""
+    if not settings.discord_token:
+        raise SettingsError("DISCORD_TOKEN is not set: put your bot's token in .env (see .env.example), "
+                            "or use `policybot chat` for the terminal session")
+    return settings.discord_token
+
+
+async def serve(bot: PolicyBot, token: str) -> None:
+    """Run the bot until it fails or SIGINT/SIGTERM asks it to stop; then finish in-flight work and close."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with bot:
+            running = asyncio.create_task(bot.start(token))
+            stopping = asyncio.create_task(stop.wait())
+            done, _ = await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if running in done:
+                running.result()
+                return
+            log.info("shutting down on a signal")
+            await bot.close()
+            await running
+    except discord.LoginFailure:
+        raise SettingsError("Discord refused DISCORD_TOKEN; copy the bot token again from the developer portal") from None
+    except discord.PrivilegedIntentsRequired:
+        raise SettingsError("enable the Message Content intent for the bot in the Discord developer portal "
+                            "(Bot → Privileged Gateway Intents); mentions and DMs need it") from None
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def run_bot(settings: Settings, embedder) -> None:
+    """`policybot run`: the Discord bot over the index (built first if missing)."""
+    token = require_token(settings)
+    discord.utils.setup_logging(level=logging.INFO)
+    point_at_discord(settings)
+    services = build_services(settings, embedder)
+    asyncio.run(serve(PolicyBot(services), token))
+
+
+async def sync_commands(settings: Settings, guild_id: int | None) -> list[str]:
+    """Register the slash commands with Discord, globally or in one guild; returns their names."""
+    token = require_token(settings)
+    point_at_discord(settings)
+    services = build_services(settings, embedder=None, load_index=False)
+    bot = PolicyBot(services)
+    try:
+        async with bot:
+            await bot.login(token)
+            if guild_id is None:
+                synced = await bot.tree.sync()
+            else:
+                guild = discord.Object(id=guild_id)
+                bot.tree.copy_global_to(guild=guild)
+                synced = await bot.tree.sync(guild=guild)
+    except discord.LoginFailure:
+        raise SettingsError("Discord refused DISCORD_TOKEN; copy the bot token again from the developer portal") from None
+    return [command.name for command in synced]

@@ -1,0 +1,195 @@
+"""The loaded index and its answer engine as one swappable snapshot, shared by the chat layers.
+
+A reindex builds the next generation beside the current one and swaps the whole snapshot
+in one assignment: a question asked meanwhile is answered from the old index or the new
+one, never from a mix, and the old store is closed only when its last reader is done.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from index.answer import Answer, AnswerEngine, Citation, Turn
+from index.embedding import Embedder
+from index.indexer import IndexOptions, Progress, open_store, update_index
+from index.models import IndexReport
+from index.search import Retriever
+from index.store import ArticleInfo, IndexStore
+from index.summary import summarize_text
+
+
+class ReindexRunningError(RuntimeError):
+    """A reindex is already running; one at a time."""
+
+
+def answer_engine(store: IndexStore, embedder: Embedder, retrieval: str, llm_client=None):
+    """The answer engine over one loaded index: extractive, or an LLM's checked answer when one is configured."""
+    engine = AnswerEngine(Retriever(store, embedder, retrieval), embedder)
+    if llm_client is None:
+        return engine
+    from index.llm import LLMAnswerEngine
+
+    return LLMAnswerEngine(engine, llm_client)
+
+
+@dataclass(eq=False)
+class Snapshot:
+    """One generation of the index with its engine; counts its readers so it can be closed safely."""
+
+    store: IndexStore
+    engine: object
+    articles: tuple[ArticleInfo, ...]
+    readers: int = 0
+    retired: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def indexed_at(self) -> str:
+        """When this generation was written (ISO time), or "" for an empty index."""
+        return str((self.store.manifest or {}).get("written_at", ""))
+
+
+class KnowledgeBase:
+    """Ask, summarise, list and reindex over the current index; safe to call from worker threads."""
+
+    def __init__(self, corpus_dir: Path, index_dir: Path, embedder: Embedder, options: IndexOptions = IndexOptions(),
+                 retrieval: str = "hybrid", llm_client=None):
+        self.corpus_dir = Path(corpus_dir)
+        self.index_dir = Path(index_dir)
+        self.embedder = embedder
+        self.options = options
+        self.retrieval = retrieval
+        self.llm_client = llm_client
+        self._snapshot: Snapshot | None = None
+        self._swap_lock = threading.Lock()
+        self._reindex_lock = threading.Lock()
+
+    # ---- loading and swapping ---------------------------------------------------------------
+
+    def load(self, build_if_missing: bool = True) -> IndexReport | None:
+        """Open the index on disk; build it from the corpus first when there is none (returns that report)."""
+        store = open_store(self.index_dir, self.embedder)
+        if store.manifest is None and build_if_missing:
+            store.close()
+            return self.reindex()
+        self._install(store)
+        return None
+
+    def _install(self, store: IndexStore) -> None:
+        engine = answer_engine(store, self.embedder, self.retrieval, self.llm_client)
+        fresh = Snapshot(store, engine, tuple(store.articles()))
+        with self._swap_lock:
+            old, self._snapshot = self._snapshot, fresh
+        if old is not None:
+            self._retire(old)
+
+    @staticmethod
+    def _retire(snapshot: Snapshot) -> None:
+        with snapshot.lock:
+            snapshot.retired = True
+            idle = snapshot.readers == 0
+        if idle:
+            snapshot.store.close()
+
+    @contextmanager
+    def reading(self) -> Iterator[Snapshot]:
+        """The current snapshot, kept open until the caller is done with it."""
+        with self._swap_lock:
+            snapshot = self._snapshot
+            if snapshot is None:
+                raise RuntimeError("the knowledge base is not loaded; call load() first")
+            with snapshot.lock:
+                snapshot.readers += 1
+        try:
+            yield snapshot
+        finally:
+            with snapshot.lock:
+                snapshot.readers -= 1
+                close = snapshot.retired and snapshot.readers == 0
+            if close:
+                snapshot.store.close()
+
+    def close(self) -> None:
+        """Close the current store (readers still holding it close it when they finish)."""
+        with self._swap_lock:
+            old, self._snapshot = self._snapshot, None
+        if old is not None:
+            self._retire(old)
+
+    # ---- what members ask for ----------------------------------------------------------------
+
+    def ask(self, question: str, history: Sequence[Turn] = ()) -> Answer:
+        """A cited answer (or an abstention) from the current index."""
+        with self.reading() as snapshot:
+            return snapshot.engine.ask(question, history)
+
+    def find_article(self, article: str) -> ArticleInfo:
+        """The article named by id or title (prefix); LookupError when none or several match."""
+        with self.reading() as snapshot:
+            return snapshot.store.find_article(article)
+
+    def summarize(self, article: str, length: str = "medium") -> Answer:
+        """A cited summary of the article named by id or title; LookupError when none or several match."""
+        with self.reading() as snapshot:
+            info = snapshot.store.find_article(article)
+            text = snapshot.store.article_text(info.article_id) or ""
+        if self.llm_client is not None:
+            from index.llm import llm_summarize
+
+            return llm_summarize(self.llm_client, info.article_id, info.title, info.url, text, self.embedder, length)
+        return summarize_text(info.article_id, info.title, info.url, text, self.embedder, length)
+
+    def passage(self, citation: Citation) -> str:
+        """The whole paragraph a citation quotes from, or the quote itself when the article is gone."""
+        with self.reading() as snapshot:
+            text = snapshot.store.article_text(citation.article_id)
+        if not text or text[citation.start:citation.end] != citation.quote:
+            return citation.quote
+        start = text.rfind("\n\n", 0, citation.start)
+        end = text.find("\n\n", citation.end)
+        return text[0 if start < 0 else start + 2 : len(text) if end < 0 else end].strip()
+
+    @property
+    def articles(self) -> tuple[ArticleInfo, ...]:
+        """The indexed articles, from memory (cheap enough for autocomplete)."""
+        snapshot = self._snapshot
+        return snapshot.articles if snapshot else ()
+
+    def match_articles(self, typed: str, limit: int = 25) -> list[ArticleInfo]:
+        """Articles whose title or id contains what was typed, title prefixes first (for autocomplete)."""
+        wanted = " ".join(typed.split()).casefold()
+        infos = self.articles
+        if not wanted:
+            return list(infos[:limit])
+        prefix = [i for i in infos if i.title.casefold().startswith(wanted) or i.article_id.casefold().startswith(wanted)]
+        inside = [i for i in infos if i not in prefix and (wanted in i.title.casefold() or wanted in i.article_id.casefold())]
+        return (prefix + inside)[:limit]
+
+    def stats(self) -> tuple[int, int, str]:
+        """(articles, passages, when the index was last written)."""
+        snapshot = self._snapshot
+        if snapshot is None:
+            return 0, 0, ""
+        return len(snapshot.articles), snapshot.store.chunk_count, snapshot.indexed_at
+
+    # ---- changing the index ------------------------------------------------------------------
+
+    def reindex(self, progress: Progress | None = None, rebuild: bool = False,
+                warn: Callable[[str], None] = lambda message: None) -> IndexReport:
+        """Bring the index up to date with the corpus and swap it in; ReindexRunningError if one is running."""
+        if not self._reindex_lock.acquire(blocking=False):
+            raise ReindexRunningError("a reindex is already running")
+        try:
+            report, store = update_index(self.corpus_dir, self.index_dir, self.embedder, self.options,
+                                         rebuild=rebuild, progress=progress, warn=warn)
+            if report.changed or report.rebuilt or self._snapshot is None:
+                self._install(store)
+            else:
+                store.close()
+            return report
+        finally:
+            self._reindex_lock.release()

@@ -1,0 +1,94 @@
+"""Uploaded articles: safe names, clear refusals for broken or hostile files, no duplicates, nothing lost."""
+
+from __future__ import annotations
+
+import pytest
+
+from index.corpus import corpus_files, scan_corpus
+from index.ingest import IngestError, add_article_file, remove_article_file, safe_filename
+from index.store import ArticleInfo
+
+ARTICLE = b"---\ntitle: Ports and tariffs\n---\n\nThe port authority cut fees for container ships.\n"
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("notes.md", "notes.md"),
+    ("../../etc/passwd.txt", "passwd.txt"),
+    ("..\\..\\windows\\evil.md", "evil.md"),
+    ("/absolute/path/Article Title.MD", "article-title.md"),
+    ("Économie – été.txt", "economie-ete.txt"),
+    ("...md", "article.md"),
+    (".hidden.md", "hidden.md"),
+    ("a" * 300 + ".md", "a" * 80 + ".md"),
+    ("con.txt", "con.txt"),
+])
+def test_file_names_are_sanitised_inside_the_corpus(name, expected):
+    assert safe_filename(name) == expected
+
+
+@pytest.mark.parametrize("name", ["evil.exe", "archive.zip", "page.md.exe", "noext", "", "payload.md/", "shell.sh"])
+def test_unaccepted_file_types_are_refused(name):
+    with pytest.raises(IngestError, match="not an article file"):
+        safe_filename(name)
+
+
+def test_an_upload_lands_in_the_corpus_and_a_changed_one_replaces_it(tmp_path):
+    corpus = tmp_path / "corpus"
+    added = add_article_file(corpus, "ports.md", ARTICLE, [], max_bytes=1 << 20)
+    assert added.path == corpus / "ports.md" and not added.replaced
+    assert added.article.title == "Ports and tariffs"
+    changed = ARTICLE.replace(b"cut", b"raised")
+    again = add_article_file(corpus, "ports.md", changed, [], max_bytes=1 << 20)
+    assert again.replaced and (corpus / "ports.md").read_bytes() == changed
+    assert [p.name for p in corpus.iterdir()] == ["ports.md"]
+
+
+def test_the_same_content_is_not_added_twice(tmp_path):
+    corpus = tmp_path / "corpus"
+    added = add_article_file(corpus, "ports.md", ARTICLE, [], max_bytes=1 << 20)
+    indexed = [ArticleInfo(added.article.article_id, added.article.title, "", 1, "", "", added.article.content_hash)]
+    with pytest.raises(IngestError, match="already indexed as 'Ports and tariffs'"):
+        add_article_file(corpus, "copy-of-ports.md", ARTICLE, indexed, max_bytes=1 << 20)
+    with pytest.raises(IngestError, match="already indexed; nothing changed"):
+        add_article_file(corpus, "ports.md", ARTICLE, indexed, max_bytes=1 << 20)
+    assert [p.name for p in corpus.iterdir()] == ["ports.md"]
+
+
+@pytest.mark.parametrize("data, reason", [
+    (b"", "empty"),
+    (b"   \n\n ", "empty"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
+    (b"PK\x03\x04" + b"\x00" * 100, "binary"),
+    ("caf\u00e9".encode("latin-1") + b" au lait", "not UTF-8"),
+    (b"---\ntitle: [unclosed\n---\nbody", "broken front matter"),
+    (b"---\ntitle: x\nbody without closing", "no closing"),
+    (b"---\ntitle: Only front matter\n---\n", "empty"),
+    (b"\x01\x02\x03\x04\x05\x06\x07\x08\x0e\x0f" * 50, "binary"),
+])
+def test_broken_uploads_are_refused_and_nothing_is_written(tmp_path, data, reason):
+    corpus = tmp_path / "corpus"
+    with pytest.raises(IngestError, match=reason):
+        add_article_file(corpus, "upload.md", data, [], max_bytes=1 << 20)
+    assert not corpus.exists() or list(corpus.iterdir()) == []
+
+
+def test_oversized_uploads_are_refused(tmp_path):
+    with pytest.raises(IngestError, match="the limit is 1 MB"):
+        add_article_file(tmp_path, "big.md", b"word " * 300_000, [], max_bytes=1 << 20)
+
+
+def test_yaml_bombs_in_front_matter_are_refused_quickly(tmp_path):
+    bomb = b"---\na: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n" \
+           b"d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ntitle: [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n---\nbody\n"
+    with pytest.raises(IngestError, match="single value"):
+        add_article_file(tmp_path, "bomb.md", bomb, [], max_bytes=1 << 20)
+
+
+def test_removed_articles_go_to_the_trash_not_away(tmp_path):
+    corpus = tmp_path / "corpus"
+    add_article_file(corpus, "ports.md", ARTICLE, [], max_bytes=1 << 20)
+    moved = remove_article_file(corpus, "ports", tmp_path / "removed")
+    assert moved.read_bytes() == ARTICLE and moved.parent == tmp_path / "removed"
+    assert corpus_files(corpus) == [] and scan_corpus(corpus).articles == []
+    with pytest.raises(LookupError):
+        remove_article_file(corpus, "ports", tmp_path / "removed")

@@ -1,0 +1,103 @@
+"""The knowledge base: questions during a reindex are answered from the old or the new index, never an error."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from index.knowledge import KnowledgeBase, ReindexRunningError
+from tests.conftest import write_article
+
+
+def knowledge_over(corpus, tmp_path, embedder) -> KnowledgeBase:
+    kb = KnowledgeBase(corpus, tmp_path / "index", embedder)
+    report = kb.load()
+    assert report is not None and len(report.added) == 4
+    return kb
+
+
+def test_load_builds_a_missing_index_then_answers_and_summarises(small_corpus, tmp_path, embedder):
+    kb = knowledge_over(small_corpus, tmp_path, embedder)
+    assert kb.stats()[0] == 4 and kb.stats()[1] > 0 and kb.stats()[2]
+    answer = kb.ask("How are carbon tax revenues returned to households?")
+    assert answer.citations and answer.citations[0].article_id == "carbon-tax"
+    summary = kb.summarize("carbon-tax", "short")
+    assert summary.citations
+    with pytest.raises(LookupError):
+        kb.summarize("no such article")
+    # A second load opens the index without rebuilding it.
+    again = KnowledgeBase(small_corpus, tmp_path / "index", embedder)
+    assert again.load() is None and again.stats()[0] == 4
+
+
+def test_match_articles_prefers_title_prefixes(small_corpus, tmp_path, fake_embedder):
+    kb = knowledge_over(small_corpus, tmp_path, fake_embedder)
+    assert [a.article_id for a in kb.match_articles("zon")] == ["housing-zoning"]
+    assert [a.article_id for a in kb.match_articles("tax")] == ["carbon-tax"]
+    assert len(kb.match_articles("")) == 4
+    assert kb.match_articles("nothing like this") == []
+
+
+def test_passage_is_the_cited_paragraph(small_corpus, tmp_path, embedder):
+    kb = knowledge_over(small_corpus, tmp_path, embedder)
+    answer = kb.ask("How many storeys may apartment blocks have near train stations?")
+    citation = answer.citations[0]
+    paragraph = kb.passage(citation)
+    assert citation.quote in paragraph and "\n\n" not in paragraph
+    assert paragraph.startswith("The city council voted")
+
+
+def test_questions_during_reindex_never_fail_and_old_stores_close(small_corpus, tmp_path, embedder):
+    kb = knowledge_over(small_corpus, tmp_path, embedder)
+    first = kb._snapshot
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def ask_repeatedly():
+        while not stop.is_set():
+            try:
+                answer = kb.ask("How are carbon tax revenues returned to households?")
+                assert answer.citations
+            except BaseException as exc:  # noqa: BLE001 - the test reports any failure
+                errors.append(exc)
+                return
+
+    askers = [threading.Thread(target=ask_repeatedly) for _ in range(3)]
+    for thread in askers:
+        thread.start()
+    for i in range(6):
+        write_article(small_corpus, f"extra-{i}.md", f"Extra article {i}", f"Paragraph about topic {i} and ports.")
+        kb.reindex()
+    stop.set()
+    for thread in askers:
+        thread.join()
+    assert errors == []
+    assert kb.stats()[0] == 10
+    assert first.retired and first.readers == 0 and first.store._db is None
+
+
+def test_one_reindex_at_a_time(small_corpus, tmp_path, fake_embedder):
+    kb = knowledge_over(small_corpus, tmp_path, fake_embedder)
+    started, release = threading.Event(), threading.Event()
+
+    def slow_progress(done, total):
+        started.set()
+        release.wait(10)
+
+    write_article(small_corpus, "new.md", "New", "A new article about bridges.")
+    worker = threading.Thread(target=kb.reindex, args=(slow_progress,))
+    worker.start()
+    assert started.wait(10)
+    with pytest.raises(ReindexRunningError):
+        kb.reindex()
+    release.set()
+    worker.join()
+    assert kb.stats()[0] == 5
+
+
+def test_unchanged_reindex_keeps_the_snapshot(small_corpus, tmp_path, fake_embedder):
+    kb = knowledge_over(small_corpus, tmp_path, fake_embedder)
+    before = kb._snapshot
+    report = kb.reindex()
+    assert not report.changed and kb._snapshot is before and not before.retired
