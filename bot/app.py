@@ -186,8 +186,18 @@ class PolicyBot(commands.Bot):
 
 
 async def send_private(interaction: discord.Interaction, text: str) -> None:
-    """An ephemeral message, whether or not the interaction was already acknowledged."""
+    """An ephemeral message, whether or not the interaction was already acknowledged.
+
+    After a public "thinking…" deferral, a follow-up would replace that public message; deleting
+    it first lets the follow-up be private.
+    """
     try:
+        if (interaction.type is discord.InteractionType.application_command
+                and interaction.response.type is discord.InteractionResponseType.deferred_channel_message):
+            try:
+                await interaction.delete_original_response()
+            except discord.HTTPException:
+                log.debug("could not delete the deferred response", exc_info=True)
         if interaction.response.is_done():
             await interaction.followup.send(text, ephemeral=True)
         else:

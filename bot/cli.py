@@ -484,8 +484,10 @@ def main(argv: Iterable[str] | None = None, out: TextIO = sys.stdout, err: TextI
         if command == "eval":
             return run_eval(args, settings, out, err)
         if command == "run" or (command == "start" and settings.discord_token):
-            from bot.run import run_bot
+            from bot.run import require_token, run_bot
 
+            # Refuse a missing token before the model's seconds-long load.
+            require_token(settings)
             run_bot(settings, load_embedder(settings))
             return EXIT_OK
         if command == "sync":

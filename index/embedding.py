@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -87,7 +89,10 @@ class SentenceTransformerEmbedder:
         self.dimension = int(self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension") else self._model.get_sentence_embedding_dimension())
         # Leave room for [CLS] and [SEP] inside the model's sequence limit.
         self.max_tokens = int(self._model.max_seq_length) - 2
-        self._tokenizer = self._model.tokenizer
+        # Counting turns truncation off on the tokenizer it uses; a private copy keeps that from
+        # racing an encode() in another thread (a reindex beside a question), which then fails.
+        self._counting_tokenizer = copy.deepcopy(self._model.tokenizer)
+        self._counting_lock = threading.Lock()
         self.batch_size = batch_size
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
@@ -107,5 +112,6 @@ class SentenceTransformerEmbedder:
         """Token counts in the model's tokenizer, special tokens excluded."""
         if not texts:
             return []
-        encoded = self._tokenizer(list(texts), add_special_tokens=False, truncation=False)["input_ids"]
+        with self._counting_lock:
+            encoded = self._counting_tokenizer(list(texts), add_special_tokens=False, truncation=False)["input_ids"]
         return [len(ids) for ids in encoded]

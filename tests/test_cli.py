@@ -410,3 +410,11 @@ def test_subprocess_errors_and_listing_without_the_model(indexed, tmp_path):
 
     missing = policybot(tmp_path, "--index-dir", str(tmp_path / "none"), "articles")
     assert missing.returncode == 1 and "run `policybot index` first" in missing.stderr
+
+
+@pytest.mark.parametrize("argv", [["run"], ["sync"], ["sync", "--guild", "123"]])
+def test_discord_commands_without_a_token_say_where_to_put_it(run, argv):
+    code, out, err = run(*argv)
+    assert code == EXIT_ERROR and out == ""
+    assert "DISCORD_TOKEN is not set" in err and ".env" in err
+    assert run.loads == 0

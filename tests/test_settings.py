@@ -109,6 +109,15 @@ def test_home_is_expanded(tmp_path, monkeypatch):
         ("CHUNK_OVERLAP_SENTENCES", "9", "CHUNK_OVERLAP_SENTENCES must be between 0 and 5"),
         ("MAX_ARTICLE_MB", "0", "MAX_ARTICLE_MB must be between 1 and 1024"),
         ("MAX_ARTICLE_MB", "1.5", "MAX_ARTICLE_MB must be a whole number"),
+        ("DEV_GUILD_ID", "my-server", "DEV_GUILD_ID must be a Discord id"),
+        ("DEV_GUILD_ID", "-5", "DEV_GUILD_ID must be a Discord id"),
+        ("ADMIN_ROLE_ID", "@admins", "ADMIN_ROLE_ID must be a Discord id"),
+        ("ASK_COOLDOWN_SECONDS", "soon", "ASK_COOLDOWN_SECONDS must be a number of seconds"),
+        ("ASK_COOLDOWN_SECONDS", "-1", "ASK_COOLDOWN_SECONDS must be between 0 and 3600"),
+        ("ALLOW_DMS", "maybe", "ALLOW_DMS must be true or false, not 'maybe'"),
+        ("MAX_CONCURRENT_ANSWERS", "0", "MAX_CONCURRENT_ANSWERS must be between 1 and 64"),
+        ("DISCORD_API_URL", "discord.com/api", "DISCORD_API_URL must start with http:// or https://"),
+        ("DISCORD_GATEWAY_URL", "https://gateway", "DISCORD_GATEWAY_URL must start with ws:// or wss://"),
     ],
 )
 def test_invalid_values_name_the_setting(tmp_path, name, value, message):
@@ -147,3 +156,28 @@ def test_index_options_follow_settings(tmp_path):
     options = settings.index_options()
     assert (options.target_tokens, options.overlap_sentences, options.max_article_bytes, options.ann_mode, options.ann_threshold) == (
         96, 2, 3 * 2**20, "flat", 2000)
+
+
+def test_discord_settings_defaults_and_values(tmp_path):
+    settings = load({}, None, tmp_path)
+    assert settings.dev_guild_id is None and settings.admin_role_id is None
+    assert settings.ask_cooldown_seconds == 5 and settings.allow_dms and settings.max_concurrent_answers == 4
+    assert settings.discord_api_url is None and settings.discord_gateway_url is None
+    settings = load({"DEV_GUILD_ID": "123456789012345678", "ADMIN_ROLE_ID": "42", "ASK_COOLDOWN_SECONDS": "0",
+                     "ALLOW_DMS": "off", "MAX_CONCURRENT_ANSWERS": "2",
+                     "DISCORD_API_URL": "http://127.0.0.1:8080/api/v10/", "DISCORD_GATEWAY_URL": "ws://127.0.0.1:8080"},
+                    None, tmp_path)
+    assert settings.dev_guild_id == 123456789012345678 and settings.admin_role_id == 42
+    assert settings.ask_cooldown_seconds == 0 and not settings.allow_dms and settings.max_concurrent_answers == 2
+    assert settings.discord_api_url == "http://127.0.0.1:8080/api/v10"
+    assert settings.discord_gateway_url == "ws://127.0.0.1:8080"
+
+
+def test_every_setting_is_documented_in_env_example():
+    import re
+
+    from bot import settings as module
+
+    documented = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", (Path(__file__).parent.parent / ".env.example").read_text(), re.M))
+    read = set(re.findall(r'"([A-Z][A-Z0-9_]+)"', Path(module.__file__).read_text()))
+    assert read - documented == set()

@@ -12,7 +12,9 @@ from bot.cli import main
 from bot.settings import Settings
 
 SETTING_NAMES = {"CORPUS_DIR", "INDEX_DIR", "EMBEDDING_MODEL", "RETRIEVAL", "ANN_INDEX", "ANN_THRESHOLD",
-                 "CHUNK_TOKENS", "CHUNK_OVERLAP_SENTENCES", "MAX_ARTICLE_MB", "DISCORD_TOKEN"}
+                 "CHUNK_TOKENS", "CHUNK_OVERLAP_SENTENCES", "MAX_ARTICLE_MB", "DISCORD_TOKEN", "DEV_GUILD_ID",
+                 "ADMIN_ROLE_ID", "ASK_COOLDOWN_SECONDS", "ALLOW_DMS", "MAX_CONCURRENT_ANSWERS", "DISCORD_API_URL",
+                 "DISCORD_GATEWAY_URL"}
 
 
 def clean_environment(monkeypatch) -> None:

@@ -1,0 +1,54 @@
+"""The real PolicyBot over a real index, connected over HTTP and WebSocket to the Discord API emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+from bot.app import PolicyBot
+from bot.run import build_services
+from bot.settings import Settings
+from tests.support.discord_emulator import DiscordEmulator
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+SEED_ARTICLE = ROOT / "corpus" / "north-korea-trump-second-term.md"
+
+
+def copy_library(prebuilt: Path, destination: Path) -> tuple[Path, Path]:
+    """A private copy of a prebuilt corpus and index (cheaper than embedding again for every test)."""
+    shutil.copytree(prebuilt, destination)
+    return destination / "corpus", destination / "data" / "index"
+
+
+def bot_settings(corpus: Path, index_dir: Path, **overrides) -> Settings:
+    """Settings for a test bot: no cooldown unless a test asks for one."""
+    return replace(Settings(corpus_dir=corpus, index_dir=index_dir, ask_cooldown_seconds=0), **overrides)
+
+
+@contextlib.asynccontextmanager
+async def discord_world(settings: Settings, embedder, knowledge=None) -> AsyncIterator[tuple[DiscordEmulator, PolicyBot]]:
+    """Start the emulator, connect the bot to it, register its commands; close both afterwards."""
+    emulator = DiscordEmulator()
+    await emulator.start()
+    try:
+        with emulator.patched():
+            services = build_services(settings, embedder)
+            if knowledge is not None:
+                services = replace(services, knowledge=knowledge)
+                knowledge.load()
+            bot = PolicyBot(services, guild_ready_timeout=0.05)
+            running = asyncio.create_task(bot.start("emulator-token"))
+            try:
+                await asyncio.wait_for(bot.wait_until_ready(), 20)
+                await bot.tree.sync()
+                yield emulator, bot
+            finally:
+                await bot.close()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(running, 10)
+    finally:
+        await emulator.close()
