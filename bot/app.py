@@ -122,6 +122,9 @@ class PolicyBot(commands.Bot):
             synced = await self.tree.sync(guild=guild)
             log.info("synced %d commands to development guild %s", len(synced), guild_id)
 
+    async def on_message(self, message: discord.Message) -> None:
+        """No prefix commands: questions in messages are the Ask cog's listener's job."""
+
     async def on_ready(self) -> None:
         """Log once that the bot is connected, with how long start-up took."""
         if self.ready_seconds is None:

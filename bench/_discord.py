@@ -1,0 +1,105 @@
+"""Shared pieces of the Discord benchmarks: a library to answer from, the emulator with a real bot connected, results files.
+
+The emulator (tests/support/discord_emulator.py) speaks Discord's REST API and gateway on
+127.0.0.1; the bot is the real `PolicyBot` (or a subclass) over a real index, in the same
+process and event loop, as in tests/bot/test_discord_e2e.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shutil
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+from _machine import REPO
+
+from bot.app import PolicyBot
+from bot.run import build_services
+from bot.settings import Settings
+from tests.support.discord_emulator import DiscordEmulator
+
+RESULTS = REPO / "bench" / "results"
+SEED_CORPUS = REPO / "corpus"
+SEED_QUESTIONS = REPO / "bench" / "questions" / "seed_article.jsonl"
+# Far beyond any latency measured: late acknowledgements are accepted and counted, not refused.
+NO_ACK_DEADLINE = 1e9
+
+
+def prepare_library(corpus: Path, work: Path, embedder) -> tuple[Path, Path]:
+    """Copy `corpus` to work/corpus and index it into work/index with `embedder`; returns both paths."""
+    from index.indexer import update_index
+
+    corpus_copy, index_dir = work / "corpus", work / "index"
+    shutil.copytree(corpus, corpus_copy)
+    update_index(corpus_copy, index_dir, embedder)[1].close()
+    return corpus_copy, index_dir
+
+
+def bench_settings(corpus: Path, index_dir: Path) -> Settings:
+    """Default settings (not .env: no LLM, no token) over this library, without the per-member cooldown."""
+    return Settings(corpus_dir=corpus, index_dir=index_dir, ask_cooldown_seconds=0)
+
+
+def load_questions(path: Path = SEED_QUESTIONS) -> list[str]:
+    """The "question" field of every line of a JSONL question file."""
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line)["question"] for line in handle if line.strip()]
+
+
+@contextlib.asynccontextmanager
+async def connected_bot(
+    settings: Settings, embedder, bot_class: type[PolicyBot] = PolicyBot, *, members: int = 0,
+    ack_deadline: float = NO_ACK_DEADLINE,
+) -> AsyncIterator[tuple[DiscordEmulator, PolicyBot, list[dict]]]:
+    """The emulator with `members` extra members and a ready bot whose commands are synced; both closed after."""
+    emulator = DiscordEmulator(ack_deadline=ack_deadline)
+    extra_members = [emulator.add_member(f"asker-{number}") for number in range(members)]
+    await emulator.start()
+    try:
+        with emulator.patched():
+            bot = bot_class(build_services(settings, embedder), guild_ready_timeout=0.05)
+            running = asyncio.create_task(bot.start("bench-token"))
+            try:
+                await asyncio.wait_for(bot.wait_until_ready(), 30)
+                await bot.tree.sync()
+                yield emulator, bot, extra_members
+            finally:
+                await bot.close()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(running, 10)
+    finally:
+        await emulator.close()
+
+
+def emulator_problems(emulator: DiscordEmulator) -> list[str]:
+    """Requests Discord would have refused, unknown routes and interaction errors, as text."""
+    problems = [f"{record} {record.response}" for record in emulator.failed_requests]
+    problems += [f"unknown route {record}" for record in emulator.unknown_requests]
+    problems += [f"{interaction!r}: {error}" for interaction in emulator.interactions.values() for error in interaction.errors]
+    return problems
+
+
+def first_edit_at(emulator: DiscordEmulator, token: str, with_embed: bool = True) -> float | None:
+    """perf_counter time the emulator received the first successful edit of an interaction's @original (with an embed)."""
+    path = f"/{token}/messages/@original"
+    for record in emulator.requests:
+        if record.method == "PATCH" and record.path.endswith(path) and record.status == 200:
+            if not with_embed or (isinstance(record.json, dict) and record.json.get("embeds")):
+                return record.time
+    return None
+
+
+def save_result(name: str, payload: dict, path: Path | None = None) -> Path:
+    """Write a benchmark's figures as JSON (bench/results/<name>.json unless `path` is given)."""
+    path = path or RESULTS / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
+    return path
+
+
+def ms(seconds: Sequence[float]) -> list[float]:
+    """Seconds as milliseconds."""
+    return [value * 1000 for value in seconds]

@@ -1,0 +1,146 @@
+"""`/ask` through Discord: INTERACTION_CREATE to acknowledgement and to the final answer, at 1, 5 and 20 questions in flight.
+
+Usage: .venv/bin/python bench/discord_latency.py [--corpus DIR] [--questions 200] [--concurrency 1 5 20]
+
+The real PolicyBot is connected to the Discord API emulator (tests/support/discord_emulator.py)
+in this process and event loop, over a copy of the corpus (default: the repository's corpus/)
+indexed in a temporary folder with the real embedder, loaded as the bot loads it (one torch
+thread). The questions of bench/questions/seed_article.jsonl are cycled to --questions and
+asked with /ask, each by a different emulated member; a window of N interactions is kept in
+flight (when one is answered, the next is dispatched).
+
+Acknowledgement = the first interaction callback (the "thinking…" deferral) arriving at the
+emulator; final = the @original edited with the answer embed; both from the emulator sending
+INTERACTION_CREATE. The emulator accepts late acknowledgements so they can be counted (Discord
+refuses those later than 3 s).
+
+Baseline in the same run: the same bot with `compute` calling the answer engine directly on the
+event loop instead of in a worker thread (`asyncio.to_thread`). Every (mode, concurrency) run
+gets a fresh bot and knowledge base, so each starts with the same empty sentence cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from _discord import (  # noqa: E402  (_machine, imported by _discord, puts the repository on sys.path)
+    SEED_CORPUS, bench_settings, connected_bot, emulator_problems, first_edit_at, load_questions, ms, prepare_library,
+    save_result,
+)
+from _machine import percentile, print_load, print_machine  # noqa: E402
+
+from bot.app import PolicyBot  # noqa: E402
+
+T = TypeVar("T")
+DISCORD_ACK_LIMIT_SECONDS = 3.0
+GOAL_ACK_P99_MS = 500.0
+WARM_UP_QUESTION = "What is the article about?"
+
+
+class OnLoopBot(PolicyBot):
+    """The baseline: answers computed on the event loop, blocking it, instead of in a worker thread."""
+
+    async def compute(self, func: Callable[..., T], *args: Any) -> T:
+        async with self._answer_slots:
+            return func(*args)
+
+
+MODES = {"threads (PolicyBot)": PolicyBot, "on the loop (baseline)": OnLoopBot}
+
+
+async def ask_with_window(emulator, questions: list[str], askers: list[dict], concurrency: int, timeout: float) -> dict:
+    """Ask every question with `concurrency` interactions in flight; per-question latencies and the throughput."""
+    pending = iter(enumerate(questions))
+    interactions = []
+
+    async def keep_one_in_flight() -> None:
+        for number, question in pending:
+            interaction = await emulator.slash("ask", {"question": question}, user=askers[number])
+            interactions.append(interaction)
+            await interaction.wait_acked(timeout)
+            await interaction.wait_final(lambda message: message.get("embeds"), timeout)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(keep_one_in_flight() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    acks = [interaction.ack_latency for interaction in interactions]
+    finals = [first_edit_at(emulator, interaction.token) - interaction.dispatched_at for interaction in interactions]
+    return {
+        "questions": len(interactions),
+        "ack_p50_ms": percentile(ms(acks), 50), "ack_p99_ms": percentile(ms(acks), 99), "ack_max_ms": max(ms(acks)),
+        "final_p50_ms": percentile(ms(finals), 50), "final_p99_ms": percentile(ms(finals), 99),
+        "acks_over_3s": sum(ack > DISCORD_ACK_LIMIT_SECONDS for ack in acks),
+        "questions_per_second": len(interactions) / elapsed,
+        "problems": emulator_problems(emulator),
+    }
+
+
+async def measure(settings, embedder, bot_class: type[PolicyBot], questions: list[str], concurrency: int, timeout: float) -> dict:
+    """One run: a fresh bot of `bot_class`, warmed up with one question outside the set, then every question asked."""
+    async with connected_bot(settings, embedder, bot_class, members=len(questions)) as (emulator, bot, askers):
+        await asyncio.to_thread(bot.services.knowledge.ask, WARM_UP_QUESTION)
+        return await ask_with_window(emulator, questions, askers, concurrency, timeout)
+
+
+def print_table(rows: list[dict]) -> None:
+    """mode × concurrency → ack and final percentiles, late acknowledgements, throughput."""
+    print(f"\n{'mode':24} {'in flight':>9} {'ack p50':>8} {'ack p99':>8} {'final p50':>9} {'final p99':>9} "
+          f"{'acks>3s':>7} {'q/s':>6}   (ms)")
+    for row in rows:
+        print(f"{row['mode']:24} {row['concurrency']:9d} {row['ack_p50_ms']:8.1f} {row['ack_p99_ms']:8.1f} "
+              f"{row['final_p50_ms']:9.1f} {row['final_p99_ms']:9.1f} {row['acks_over_3s']:7d} {row['questions_per_second']:6.1f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, default=SEED_CORPUS, help="article folder to copy and index (default corpus/)")
+    parser.add_argument("--questions", type=int, default=200, help="questions per run (the question file, cycled)")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 5, 20])
+    parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for one acknowledgement or answer")
+    parser.add_argument("--json", type=Path, help="where to write the results (default bench/results/discord_latency.json)")
+    args = parser.parse_args()
+    from bot.cli import load_embedder
+
+    embedder = load_embedder(bench_settings(Path(), Path()))  # as `policybot run` loads it: one torch thread
+    info = print_machine("/ask latency through Discord (emulator, in-process)")
+    questions = list(itertools.islice(itertools.cycle(load_questions()), args.questions))
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="policybot-discord-latency-") as scratch:
+        corpus, index_dir = prepare_library(args.corpus, Path(scratch), embedder)
+        settings = bench_settings(corpus, index_dir)
+        print(f"corpus {args.corpus} ({sum(1 for _ in corpus.rglob('*.md'))} articles); {len(questions)} questions a run; "
+              f"at most {settings.max_concurrent_answers} answers computed at once (MAX_CONCURRENT_ANSWERS)", flush=True)
+        for concurrency in args.concurrency:
+            for mode, bot_class in MODES.items():
+                result = asyncio.run(measure(settings, embedder, bot_class, questions, concurrency, args.timeout))
+                rows.append({"mode": mode, "concurrency": concurrency, **result})
+                print(f"  {mode}, {concurrency} in flight: ack p99 {result['ack_p99_ms']:.1f} ms, "
+                      f"final p99 {result['final_p99_ms']:.1f} ms, {len(result['problems'])} problem(s)", flush=True)
+    print_table(rows)
+    for row in rows:
+        for problem in row["problems"][:5]:
+            print(f"problem ({row['mode']}, {row['concurrency']}): {problem}")
+    worst = max((row for row in rows if row["concurrency"] == max(args.concurrency) and row["mode"].startswith("threads")),
+                key=lambda row: row["ack_p99_ms"], default=None)
+    if worst is not None:
+        verdict = "met" if worst["ack_p99_ms"] < GOAL_ACK_P99_MS else "missed"
+        print(f"\ngoal: acknowledgement p99 < {GOAL_ACK_P99_MS:.0f} ms at {worst['concurrency']} in flight: "
+              f"{verdict} ({worst['ack_p99_ms']:.1f} ms)")
+    busy = print_load()
+    path = save_result("discord_latency", {"machine": info, "busy_at_end": busy, "corpus": str(args.corpus), "runs": rows}, args.json)
+    print(f"results: {path}")
+
+
+if __name__ == "__main__":
+    main()
