@@ -24,18 +24,33 @@ from tests.support.discord_emulator import DiscordEmulator
 RESULTS = REPO / "bench" / "results"
 SEED_CORPUS = REPO / "corpus"
 SEED_QUESTIONS = REPO / "bench" / "questions" / "seed_article.jsonl"
+UNGDC_FOLDER = "ungdc"  # speeches go in a subfolder of a corpus, so the articles beside them stay
 # Far beyond any latency measured: late acknowledgements are accepted and counted, not refused.
 NO_ACK_DEADLINE = 1e9
 
 
-def prepare_library(corpus: Path, work: Path, embedder) -> tuple[Path, Path]:
-    """Copy `corpus` to work/corpus and index it into work/index with `embedder`; returns both paths."""
+def prepare_library(corpus: Path, work: Path, embedder, extra_speeches: Sequence[dict] = ()) -> tuple[Path, Path]:
+    """Copy `corpus` (plus UN speeches, in an ungdc/ subfolder) to work/corpus and index it into work/index."""
     from index.indexer import update_index
+    from index_throughput import write_corpus
 
     corpus_copy, index_dir = work / "corpus", work / "index"
     shutil.copytree(corpus, corpus_copy)
+    if extra_speeches:
+        write_corpus(extra_speeches, corpus_copy / UNGDC_FOLDER)
     update_index(corpus_copy, index_dir, embedder)[1].close()
     return corpus_copy, index_dir
+
+
+def passage_count(index_dir: Path, embedder) -> int:
+    """How many passages (chunks) an index holds."""
+    from index.indexer import open_store
+
+    store = open_store(index_dir, embedder)
+    try:
+        return store.chunk_count
+    finally:
+        store.close()
 
 
 def bench_settings(corpus: Path, index_dir: Path) -> Settings:

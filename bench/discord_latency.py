@@ -1,11 +1,13 @@
 """`/ask` through Discord: INTERACTION_CREATE to acknowledgement and to the final answer, at 1, 5 and 20 questions in flight.
 
 Usage: .venv/bin/python bench/discord_latency.py [--corpus DIR] [--questions 200] [--concurrency 1 5 20]
+       [--distractors ../shared/data/ungdc/ungdc_2015_2024.jsonl --distractor-count 30]
 
 The real PolicyBot is connected to the Discord API emulator (tests/support/discord_emulator.py)
 in this process and event loop, over a copy of the corpus (default: the repository's corpus/)
 indexed in a temporary folder with the real embedder, loaded as the bot loads it (one torch
-thread). The questions of bench/questions/seed_article.jsonl are cycled to --questions and
+thread); --distractors adds the first N speeches of the 2024 UN General Debate to that copy,
+so that answers cost what they cost over a library of ~1,000 passages. The questions of bench/questions/seed_article.jsonl are cycled to --questions and
 asked with /ask, each by a different emulated member; a window of N interactions is kept in
 flight (when one is answered, the next is dispatched).
 
@@ -35,10 +37,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from _discord import (  # noqa: E402  (_machine, imported by _discord, puts the repository on sys.path)
-    SEED_CORPUS, bench_settings, connected_bot, emulator_problems, first_edit_at, load_questions, ms, prepare_library,
-    save_result,
+    SEED_CORPUS, bench_settings, connected_bot, emulator_problems, first_edit_at, load_questions, ms, passage_count,
+    prepare_library, save_result,
 )
 from _machine import percentile, print_load, print_machine  # noqa: E402
+from index_throughput import load_speeches  # noqa: E402
 
 from bot.app import PolicyBot  # noqa: E402
 
@@ -105,6 +108,8 @@ def print_table(rows: list[dict]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=SEED_CORPUS, help="article folder to copy and index (default corpus/)")
+    parser.add_argument("--distractors", type=Path, metavar="UNGDC_JSONL", help="add UN General Debate speeches (2024) to the corpus copy")
+    parser.add_argument("--distractor-count", type=int, default=30, help="how many speeches --distractors adds (default 30)")
     parser.add_argument("--questions", type=int, default=200, help="questions per run (the question file, cycled)")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 5, 20])
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for one acknowledgement or answer")
@@ -117,9 +122,11 @@ def main() -> None:
     questions = list(itertools.islice(itertools.cycle(load_questions()), args.questions))
     rows = []
     with tempfile.TemporaryDirectory(prefix="policybot-discord-latency-") as scratch:
-        corpus, index_dir = prepare_library(args.corpus, Path(scratch), embedder)
+        distractors = load_speeches(args.distractors, [2024])[: args.distractor_count] if args.distractors else []
+        corpus, index_dir = prepare_library(args.corpus, Path(scratch), embedder, extra_speeches=distractors)
         settings = bench_settings(corpus, index_dir)
-        print(f"corpus {args.corpus} ({sum(1 for _ in corpus.rglob('*.md'))} articles); {len(questions)} questions a run; "
+        print(f"corpus {args.corpus} + {len(distractors)} UNGDC speeches: {len(list(corpus.rglob('*.md')))} articles, "
+              f"{passage_count(index_dir, embedder):,} passages; {len(questions)} questions a run; "
               f"at most {settings.max_concurrent_answers} answers computed at once (MAX_CONCURRENT_ANSWERS)", flush=True)
         for concurrency in args.concurrency:
             for mode, bot_class in MODES.items():
@@ -138,7 +145,8 @@ def main() -> None:
         print(f"\ngoal: acknowledgement p99 < {GOAL_ACK_P99_MS:.0f} ms at {worst['concurrency']} in flight: "
               f"{verdict} ({worst['ack_p99_ms']:.1f} ms)")
     busy = print_load()
-    path = save_result("discord_latency", {"machine": info, "busy_at_end": busy, "corpus": str(args.corpus), "runs": rows}, args.json)
+    path = save_result("discord_latency", {"machine": info, "busy_at_end": busy, "corpus": str(args.corpus),
+                                           "distractor_speeches": len(distractors), "runs": rows}, args.json)
     print(f"results: {path}")
 
 

@@ -49,6 +49,11 @@ def shorten(text: str, limit: int) -> str:
     return cut.rstrip() + ELLIPSIS
 
 
+def duration(seconds: float) -> str:
+    """'0.04 s' below a second, '2.3 s' above."""
+    return f"{seconds:.2f} s" if seconds < 1 else f"{seconds:.1f} s"
+
+
 def safe_text(text: str) -> str:
     """Article or member text made inert for Discord: no mention syntax survives."""
     return neutralize_mentions(text)
@@ -139,7 +144,7 @@ def answer_embed(answer: Answer, passages_searched: int, seconds: float) -> disc
         add_line_fields(embed, "Sources", [source_line(c) for c in answer.citations])
     elif answer.related:
         add_line_fields(embed, "Related reading", [source_line(c) for c in answer.related])
-    embed.set_footer(text=f"Searched {passages_searched:,} passages · {seconds:.1f} s")
+    embed.set_footer(text=f"Searched {passages_searched:,} passages · {duration(seconds)}")
     return fit_embeds([embed])[0]
 
 
@@ -158,7 +163,7 @@ def summary_embed(summary: Answer, title: str, url: str, length: str, seconds: f
         paragraphs = sorted({c.paragraph for c in summary.citations})
         add_line_fields(embed, "Sources", [f"[{c.n}] paragraph {c.paragraph}" for c in summary.citations]
                         if len(paragraphs) > 1 else [source_line(c) for c in summary.citations])
-    embed.set_footer(text=f"{length.capitalize()} summary · {seconds:.1f} s")
+    embed.set_footer(text=f"{length.capitalize()} summary · {duration(seconds)}")
     return fit_embeds([embed])[0]
 
 

@@ -45,7 +45,7 @@ def test_answer_embed_has_text_sources_and_footer():
     assert sources.name == "Sources"
     assert "[1] [Title](https://example.org/a) — paragraph 1" in sources.value
     assert "[2] [Second]" in sources.value
-    assert embed.footer.text == "Searched 1,234 passages · 0.4 s"
+    assert embed.footer.text == "Searched 1,234 passages · 0.42 s"
 
 
 def test_very_long_titles_passages_and_many_sources_stay_within_limits():
