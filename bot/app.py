@@ -25,6 +25,7 @@ from bot.records import AnswerLog
 from bot.render import error_text
 from bot.settings import Settings
 from index.conversations import ConversationStore
+from index.fetch import Fetcher
 from index.knowledge import KnowledgeBase
 
 log = logging.getLogger("policybot")
@@ -43,6 +44,7 @@ class Services:
     knowledge: KnowledgeBase
     answers: AnswerLog
     conversations: ConversationStore
+    fetcher: Fetcher
 
     def close(self) -> None:
         """Close the index and the databases."""

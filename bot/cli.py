@@ -77,8 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--keep-index", type=Path, metavar="DIR", help="with SQuAD: build (or reuse) the index here")
     evaluation.add_argument("--report", type=Path, help="write the figures, the threshold curve and every result as JSON")
 
+    add = sub.add_parser("add", help="add an article from a URL or a file (.md, .txt, .html, .pdf, .docx) and index it")
+    add.add_argument("source", help="an http(s) URL, or a file path")
+    remove = sub.add_parser("remove", help="take an article out of the index (its file moves to the removed/ folder)")
+    remove.add_argument("article", help="an article id, or the start of its title")
+
     sub.add_parser("chat", help="interactive terminal session")
-    for name, command in (("index", index), ("articles", articles), ("search", search), ("ask", ask), ("summary", summary)):
+    for name, command in (("index", index), ("articles", articles), ("search", search), ("ask", ask), ("summary", summary),
+                          ("add", add), ("remove", remove)):
         command.add_argument("--corpus", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         command.add_argument("--index-dir", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
@@ -341,6 +347,69 @@ def run_summary(args: argparse.Namespace, settings: Settings, out: TextIO) -> in
     return EXIT_OK
 
 
+def open_knowledge(settings: Settings, embedder):
+    """The knowledge base over the index, built from the corpus first if there is none."""
+    knowledge = settings.knowledge_base(embedder)
+    knowledge.load()
+    return knowledge
+
+
+def run_add(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
+    """`policybot add URL|FILE`: fetch or read the article, refuse duplicates, save it into the corpus, index it."""
+    import re
+
+    from index.ingest import IngestError, add_article_file, add_url, describe_added
+
+    source = args.source.strip()
+    is_url = re.match(r"^[a-z][a-z0-9+.-]*:", source, re.I) and not Path(source).exists()
+    data = b""
+    if not is_url:
+        path = Path(source)
+        if not path.is_file():
+            raise UserError(f"no file {source} (give an http(s) URL or a file path)")
+        if path.stat().st_size > settings.max_article_bytes:
+            raise UserError(f"{path.name} is {path.stat().st_size / 2**20:.1f} MB; the limit is "
+                            f"{settings.max_article_bytes / 2**20:.0f} MB (MAX_ARTICLE_MB)")
+        data = path.read_bytes()
+    embedder = load_embedder(settings)
+    knowledge = open_knowledge(settings, embedder)
+    try:
+        if is_url:
+            added = add_url(source, settings.corpus_dir, knowledge.articles, settings.fetcher(),
+                            knowledge.similar_articles, settings.extract_limits())
+        else:
+            added = add_article_file(settings.corpus_dir, Path(source).name, data, knowledge.articles,
+                                     settings.max_article_bytes, knowledge.similar_articles, settings.extract_limits())
+    except IngestError as exc:
+        raise UserError(str(exc)) from None
+    report = knowledge.reindex()
+    passages = next((a.chunks for a in knowledge.articles if a.article_id == added.article.article_id), 0)
+    print(describe_added(added, passages), file=out)
+    print(describe_report(report, settings), file=err)
+    return EXIT_OK
+
+
+def run_remove(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
+    """`policybot remove ARTICLE`: move its file out of the corpus and drop it from the index."""
+    from index.ingest import remove_article_file
+
+    embedder = load_embedder(settings)
+    knowledge = open_knowledge(settings, embedder)
+    try:
+        info = knowledge.find_article(args.article)
+    except LookupError as exc:
+        raise UserError(str(exc)) from None
+    try:
+        moved = remove_article_file(settings.corpus_dir, info.article_id, settings.removed_dir)
+        where = f"its file was moved to {moved}"
+    except LookupError:
+        where = "its file was already gone from the corpus folder"
+    report = knowledge.reindex()
+    print(f"Removed “{info.title}”; {where}.", file=out)
+    print(describe_report(report, settings), file=err)
+    return EXIT_OK
+
+
 def run_eval(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
     """`policybot eval FILE`: figures for a question set, and the abstention trade-off curve."""
     import tempfile
@@ -483,6 +552,10 @@ def main(argv: Iterable[str] | None = None, out: TextIO = sys.stdout, err: TextI
             return run_summary(args, settings, out)
         if command == "eval":
             return run_eval(args, settings, out, err)
+        if command == "add":
+            return run_add(args, settings, out, err)
+        if command == "remove":
+            return run_remove(args, settings, out, err)
         if command == "run" or (command == "start" and settings.discord_token):
             from bot.run import require_token, run_bot
 

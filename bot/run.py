@@ -13,20 +13,19 @@ from bot.app import PolicyBot, Services
 from bot.records import AnswerLog
 from bot.settings import Settings, SettingsError
 from index.conversations import ConversationStore
-from index.knowledge import KnowledgeBase
 
 log = logging.getLogger("policybot")
 
 
 def build_services(settings: Settings, embedder, load_index: bool = True) -> Services:
     """The knowledge base (index loaded, or built from the corpus when missing) and the bot's databases."""
-    knowledge = KnowledgeBase(settings.corpus_dir, settings.index_dir, embedder, settings.index_options(),
-                              settings.retrieval, settings.llm_client())
+    knowledge = settings.knowledge_base(embedder)
     if load_index:
         report = knowledge.load()
         if report is not None:
             log.info("built the index: %d articles, %d passages embedded", len(report.added), report.chunks_embedded)
-    return Services(settings, knowledge, AnswerLog(settings.bot_database), ConversationStore(settings.conversations_database))
+    return Services(settings, knowledge, AnswerLog(settings.bot_database), ConversationStore(settings.conversations_database),
+                    settings.fetcher())
 
 
 def point_at_discord(settings: Settings) -> None:

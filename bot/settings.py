@@ -58,6 +58,11 @@ class Settings:
     # Another Discord API endpoint (a rate-limit proxy, or the emulator in the tests); None = discord.com.
     discord_api_url: str | None = None
     discord_gateway_url: str | None = None
+    # Adding articles from URLs and documents.
+    fetch_allow_loopback: bool = False
+    fetch_max_bytes: int = 10 * 2**20
+    fetch_timeout_seconds: float = 20.0
+    max_pdf_pages: int = 300
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, dotenv_path: Path | None = Path(".env")) -> Settings:
@@ -170,6 +175,10 @@ class Settings:
             max_concurrent_answers=integer("MAX_CONCURRENT_ANSWERS", DEFAULT_MAX_CONCURRENT_ANSWERS, 1, 64),
             discord_api_url=endpoint("DISCORD_API_URL", ("http", "https")),
             discord_gateway_url=endpoint("DISCORD_GATEWAY_URL", ("ws", "wss")),
+            fetch_allow_loopback=flag("FETCH_ALLOW_LOOPBACK", False),
+            fetch_max_bytes=integer("FETCH_MAX_MB", 10, 1, 100) * 2**20,
+            fetch_timeout_seconds=seconds("FETCH_TIMEOUT_SECONDS", 20.0, 1, 300),
+            max_pdf_pages=integer("MAX_PDF_PAGES", 300, 1, 10_000),
         )
 
     @property
@@ -184,6 +193,25 @@ class Settings:
         from index.llm import LLMClient
 
         return LLMClient(self.llm_base_url, self.llm_model, self.llm_api_key, self.llm_timeout_seconds)
+
+    def knowledge_base(self, embedder):
+        """The knowledge base over this index and corpus (not loaded yet)."""
+        from index.knowledge import KnowledgeBase
+
+        return KnowledgeBase(self.corpus_dir, self.index_dir, embedder, self.index_options(), self.retrieval, self.llm_client())
+
+    def fetcher(self):
+        """The page fetcher for `add URL`, with its safety limits."""
+        from index.fetch import Fetcher, FetchLimits
+
+        return Fetcher(FetchLimits(max_bytes=self.fetch_max_bytes, timeout_seconds=self.fetch_timeout_seconds,
+                                   allow_loopback=self.fetch_allow_loopback))
+
+    def extract_limits(self):
+        """Limits on reading fetched pages and uploaded documents."""
+        from index.extract import ExtractLimits
+
+        return ExtractLimits(max_bytes=max(self.fetch_max_bytes, self.max_article_bytes), max_pdf_pages=self.max_pdf_pages)
 
     @property
     def bot_database(self) -> Path:

@@ -1,7 +1,8 @@
-"""Adding and removing articles: uploads become safely named corpus files; removed ones go to a trash folder.
+"""Adding and removing articles: a URL, an upload or a file becomes one Markdown file in the corpus.
 
-The corpus folder stays the source of truth: these functions change files, and the caller
-runs an incremental reindex afterwards.
+The corpus folder stays the source of truth: these functions change files (atomically, never
+leaving half an article), and the caller runs an incremental reindex afterwards. The same
+URL or the same text is not added twice; a changed article replaces its older version.
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ import re
 import secrets
 import shutil
 import unicodedata
-from collections.abc import Sequence
+import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+
+import yaml
 
 from index.corpus import (
     ARTICLE_SUFFIXES,
@@ -25,10 +29,21 @@ from index.corpus import (
     parse_article,
     title_from_filename,
 )
+from index.extract import DOCUMENT_SUFFIXES, ExtractedArticle, ExtractionError, ExtractLimits, extract_bounded
+from index.fetch import Fetcher, FetchError
 from index.models import Article
 from index.store import ArticleInfo
+from index.urls import UrlRefused, normalize_url, same_page
 
 MAX_FILENAME_STEM = 80
+UPLOAD_SUFFIXES = ARTICLE_SUFFIXES + DOCUMENT_SUFFIXES
+# Two articles sharing this much of their 5-word phrases are the same article (a reprint,
+# a re-post with another headline); see docs/adding-articles.md.
+NEAR_DUPLICATE_RESEMBLANCE = 0.80
+SHINGLE_WORDS = 5
+
+# (article info, its text) for indexed articles that may resemble a text.
+SimilarArticles = Callable[[str], Sequence[tuple[ArticleInfo, str]]]
 
 
 class IngestError(ValueError):
@@ -37,54 +52,101 @@ class IngestError(ValueError):
 
 @dataclass(frozen=True)
 class AddedArticle:
-    """A file written into the corpus, and whether it replaced an older version."""
+    """A file written into the corpus, and what it replaced."""
 
     path: Path
     article: Article
-    replaced: bool
+    replaced: ArticleInfo | None = None
+    source: str = ""
+
+    @property
+    def replaced_title(self) -> str:
+        """The title of the older version this replaced, or ''."""
+        return self.replaced.title if self.replaced else ""
 
 
-def safe_filename(name: str) -> str:
+# ---- names ---------------------------------------------------------------------------------------
+
+
+def slug(text: str, limit: int = MAX_FILENAME_STEM) -> str:
+    """Lower-case ASCII words joined by hyphens, at most `limit` characters ('' when nothing is left)."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:limit].strip("-")
+
+
+def safe_filename(name: str, accepted: Sequence[str] = ARTICLE_SUFFIXES) -> str:
     """A corpus file name from an uploaded one: no folders, lower-case ASCII slug, an accepted suffix."""
     base = re.split(r"[\\/]", name.strip())[-1]
     stem, dot, suffix = base.rpartition(".")
     if not dot:
         stem, suffix = base, ""
     suffix = f".{suffix.lower()}"
-    if suffix not in ARTICLE_SUFFIXES:
-        accepted = ", ".join(ARTICLE_SUFFIXES)
-        raise IngestError(f"{base or 'the file'!r} is not an article file; accepted: {accepted}")
-    ascii_stem = unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_stem.lower()).strip("-")[:MAX_FILENAME_STEM].strip("-")
-    return f"{slug or 'article'}{suffix}"
+    if suffix not in accepted:
+        raise IngestError(f"{base or 'the file'!r} is not an article file; accepted: {', '.join(accepted)}")
+    return f"{slug(stem) or 'article'}{suffix}"
 
 
-def add_article_file(corpus_dir: Path, filename: str, data: bytes, indexed: Sequence[ArticleInfo],
-                     max_bytes: int) -> AddedArticle:
-    """Check an uploaded article and write it into the corpus atomically; IngestError says what is wrong.
+def free_name(corpus_dir: Path, stem: str) -> str:
+    """`stem.md`, or `stem-2.md`, `stem-3.md`… when that file already holds another article."""
+    stem = stem or "article"
+    candidate, n = f"{stem}.md", 1
+    while (corpus_dir / candidate).exists():
+        n += 1
+        candidate = f"{stem}-{n}.md"
+    return candidate
 
-    The same content already indexed under another name is refused as a duplicate; the same
-    name with new content replaces the old version.
-    """
-    corpus_dir = Path(corpus_dir)
-    if len(data) > max_bytes:
-        raise IngestError(f"the file is {len(data) / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.0f} MB")
-    name = safe_filename(filename)
-    target = corpus_dir / name
-    try:
-        text = decode_article_bytes(data)
-        article = parse_article(text, article_id=article_id_for(target, corpus_dir), fallback_title=title_from_filename(target),
-                                path=name, markdown=target.suffix != ".txt")
-    except ArticleError as exc:
-        raise IngestError(f"{name} cannot be read as an article: {exc}") from None
+
+def article_file(corpus_dir: Path, article_id: str) -> Path | None:
+    """The corpus file holding an article, or None."""
+    for path in corpus_files(corpus_dir):
+        if article_id_for(path, corpus_dir) == article_id:
+            return path
+    return None
+
+
+# ---- duplicates ----------------------------------------------------------------------------------
+
+
+def shingles(text: str, size: int = SHINGLE_WORDS) -> set[int]:
+    """Hashes of the text's overlapping `size`-word phrases (lower-case words)."""
+    words = re.findall(r"\w+", text.lower())
+    if len(words) < size:
+        return {zlib.crc32(" ".join(words).encode())} if words else set()
+    return {zlib.crc32(" ".join(words[i : i + size]).encode()) for i in range(len(words) - size + 1)}
+
+
+def resemblance(first: set[int], second: set[int]) -> float:
+    """Jaccard resemblance of two shingle sets (0 to 1)."""
+    if not first or not second:
+        return 0.0
+    return len(first & second) / len(first | second)
+
+
+def check_not_duplicate(article: Article, indexed: Sequence[ArticleInfo], similar: SimilarArticles | None,
+                        replacing: str | None) -> None:
+    """IngestError when the same text is indexed, or a near-copy of it is indexed as another article."""
     for info in indexed:
         if info.content_hash == article.content_hash:
-            where = "is already indexed" if info.article_id == article.article_id else f"is already indexed as {info.title!r}"
+            where = "is already indexed" if info.article_id in (article.article_id, replacing) else f"is already indexed as “{info.title}”"
             raise IngestError(f"this article {where}; nothing changed")
-    corpus_dir.mkdir(parents=True, exist_ok=True)
-    replaced = target.exists()
-    # A hidden temporary name: the corpus scan ignores it until the rename makes it whole.
-    temporary = corpus_dir / f".upload-{secrets.token_hex(6)}.tmp"
+    if similar is None:
+        return
+    mine = shingles(article.text)
+    for info, text in similar(article.text):
+        if info.article_id in (article.article_id, replacing):
+            continue
+        share = resemblance(mine, shingles(text))
+        if share >= NEAR_DUPLICATE_RESEMBLANCE:
+            raise IngestError(f"this article is nearly the same as “{info.title}” ({share:.0%} of its phrases are shared); not added")
+
+
+# ---- writing ------------------------------------------------------------------------------------
+
+
+def write_atomically(target: Path, text: str) -> None:
+    """Write the file under a hidden temporary name, then rename: the corpus never holds half an article."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.parent / f".upload-{secrets.token_hex(6)}.tmp"
     try:
         with open(temporary, "xb") as handle:
             handle.write(text.encode("utf-8"))
@@ -93,18 +155,134 @@ def add_article_file(corpus_dir: Path, filename: str, data: bytes, indexed: Sequ
         os.replace(temporary, target)
     finally:
         temporary.unlink(missing_ok=True)
-    return AddedArticle(target, article, replaced)
+
+
+def article_markdown(extracted: ExtractedArticle, url: str = "", fetched: str = "") -> str:
+    """Markdown with YAML front matter (title, source URL, author, dates, site) and the article text."""
+    front = {"title": extracted.title, "url": url or extracted.url, "author": extracted.author,
+             "published": extracted.published, "source": extracted.site, "fetched": fetched}
+    front = {key: " ".join(str(value).split()) for key, value in front.items() if value and str(value).strip()}
+    header = yaml.safe_dump(front, allow_unicode=True, sort_keys=False, width=100_000)
+    return f"---\n{header}---\n\n{extracted.text.strip()}\n"
+
+
+def save_article(corpus_dir: Path, name: str, text: str, indexed: Sequence[ArticleInfo],
+                 similar: SimilarArticles | None = None, replacing: ArticleInfo | None = None,
+                 source: str = "") -> AddedArticle:
+    """Parse the article text, refuse duplicates, and write it into the corpus as `name`."""
+    corpus_dir = Path(corpus_dir)
+    target = corpus_dir / name
+    try:
+        article = parse_article(text, article_id=article_id_for(target, corpus_dir), fallback_title=title_from_filename(target),
+                                path=name, markdown=target.suffix != ".txt")
+    except ArticleError as exc:
+        raise IngestError(f"{name} cannot be read as an article: {exc}") from None
+    if replacing is None:
+        replacing = next((i for i in indexed if i.article_id == article.article_id), None)
+    check_not_duplicate(article, indexed, similar, replacing.article_id if replacing else None)
+    write_atomically(target, text)
+    return AddedArticle(target, article, replacing, source)
+
+
+# ---- the three ways in ---------------------------------------------------------------------------
+
+
+def today() -> str:
+    """The date in UTC, as front matter records it."""
+    return datetime.now(timezone.utc).date().isoformat()
+
+
+def add_article_file(corpus_dir: Path, filename: str, data: bytes, indexed: Sequence[ArticleInfo], max_bytes: int,
+                     similar: SimilarArticles | None = None, limits: ExtractLimits | None = None) -> AddedArticle:
+    """An uploaded or local file (.md, .txt, .html, .pdf, .docx) checked and written into the corpus.
+
+    Markdown and text are kept as they are; other documents are converted to Markdown with
+    front matter. The same file name with new content replaces the old version.
+    """
+    if len(data) > max_bytes:
+        raise IngestError(f"the file is {len(data) / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.0f} MB")
+    name = safe_filename(filename, UPLOAD_SUFFIXES)
+    suffix = Path(name).suffix
+    if suffix in ARTICLE_SUFFIXES:
+        try:
+            text = decode_article_bytes(data)
+        except ArticleError as exc:
+            raise IngestError(f"{name} cannot be read as an article: {exc}") from None
+        return save_article(corpus_dir, name, text, indexed, similar, source=name)
+    try:
+        # A child process with capped memory and time: a document bomb cannot take the bot down.
+        extracted = extract_bounded(suffix, data, "", limits or ExtractLimits(max_bytes=max_bytes), filename=name)
+    except ExtractionError as exc:
+        raise IngestError(f"{name}: {exc}") from None
+    markdown_name = f"{Path(name).stem}.md"
+    return save_article(corpus_dir, markdown_name, article_markdown(extracted, fetched=today()), indexed, similar, source=name)
+
+
+def add_url(url: str, corpus_dir: Path, indexed: Sequence[ArticleInfo], fetcher: Fetcher,
+            similar: SimilarArticles | None = None, limits: ExtractLimits | None = None) -> AddedArticle:
+    """Fetch a page, extract its article and write it into the corpus; the same URL again replaces it if it changed."""
+    try:
+        normal = normalize_url(url)
+        page = fetcher.fetch(normal)
+    except (UrlRefused, FetchError) as exc:
+        raise IngestError(str(exc)) from None
+    limits = limits or ExtractLimits(max_bytes=fetcher.limits.max_bytes)
+    try:
+        if page.kind == "html":
+            extracted = extract_bounded("html", page.body, page.url, limits)
+        elif page.kind == "pdf":
+            extracted = extract_bounded("pdf", page.body, page.url, limits)
+        else:
+            extracted = plain_text_article(page.body, page.charset, page.url, limits)
+    except ExtractionError as exc:
+        raise IngestError(f"nothing was added from {normal}: {exc}") from None
+    previous = next((i for i in indexed if i.url and (same_page(i.url, normal) or same_page(i.url, page.url))), None)
+    corpus_dir = Path(corpus_dir)
+    existing_file = article_file(corpus_dir, previous.article_id) if previous else None
+    if existing_file is not None:
+        name = str(existing_file.relative_to(corpus_dir))
+    else:
+        stem = slug(extracted.title) or slug(page.url.rstrip("/").rsplit("/", 1)[-1]) or "article"
+        name = free_name(corpus_dir, stem)
+    return save_article(corpus_dir, name, article_markdown(extracted, normal, today()), indexed, similar,
+                        replacing=previous, source=normal)
+
+
+def plain_text_article(body: bytes, charset: str, url: str, limits: ExtractLimits) -> ExtractedArticle:
+    """A text/plain page as an article: its first line is the title when short enough."""
+    try:
+        text = body.decode(charset or "utf-8")
+    except (LookupError, UnicodeDecodeError):
+        text = body.decode("utf-8", errors="replace")
+    text = text.replace("\r\n", "\n").strip()
+    if len(text.split()) < limits.min_words:
+        raise ExtractionError(f"the page has almost no text ({len(text.split())} words)")
+    first, _, rest = text.partition("\n")
+    if len(first) <= 150 and rest.strip():
+        return ExtractedArticle(title=first.strip(" #"), text=rest.strip(), url=url)
+    return ExtractedArticle(title=url.rstrip("/").rsplit("/", 1)[-1] or url, text=text, url=url)
+
+
+def describe_added(added: AddedArticle, passages: int) -> str:
+    """One line for the person who added an article: what, how big, what it replaced, where it is."""
+    what = f"“{added.article.title}” ({passages} passage{'s' if passages != 1 else ''})"
+    if added.replaced is None:
+        line = f"Added {what}"
+    elif added.replaced.title == added.article.title:
+        line = f"Updated {what}, replacing the earlier version"
+    else:
+        line = f"Added {what}, replacing “{added.replaced.title}” (same {'URL' if added.source.startswith('http') else 'file'})"
+    return f"{line} as {added.path.name}."
 
 
 def remove_article_file(corpus_dir: Path, article_id: str, trash_dir: Path) -> Path:
     """Move the article's file out of the corpus into the trash folder (nothing is deleted); returns where it went."""
-    corpus_dir = Path(corpus_dir)
-    for path in corpus_files(corpus_dir):
-        if article_id_for(path, corpus_dir) == article_id:
-            trash_dir.mkdir(parents=True, exist_ok=True)
-            stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-            destination = trash_dir / f"{stamp}-{path.name}"
-            # shutil.move, not os.replace: the trash folder may be on another file system.
-            shutil.move(path, destination)
-            return destination
-    raise LookupError(f"no file for article {article_id!r} in {corpus_dir}")
+    path = article_file(Path(corpus_dir), article_id)
+    if path is None:
+        raise LookupError(f"no file for article {article_id!r} in {corpus_dir}")
+    trash_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    destination = trash_dir / f"{stamp}-{path.name}"
+    # shutil.move, not os.replace: the trash folder may be on another file system.
+    shutil.move(path, destination)
+    return destination

@@ -169,6 +169,25 @@ class KnowledgeBase:
         inside = [i for i in infos if i not in prefix and (wanted in i.title.casefold() or wanted in i.article_id.casefold())]
         return (prefix + inside)[:limit]
 
+    def similar_articles(self, text: str, limit: int = 5) -> list[tuple[ArticleInfo, str]]:
+        """Indexed articles whose passages best match the start and the middle of a text, with their texts.
+
+        Candidates for the near-duplicate check: comparing phrases with a handful of them is
+        cheap, where comparing with every article would not be at thousands.
+        """
+        words = text.split()
+        probes = [" ".join(words[:200]), " ".join(words[len(words) // 2 : len(words) // 2 + 200])]
+        with self.reading() as snapshot:
+            if snapshot.store.chunk_count == 0:
+                return []
+            found: dict[str, None] = {}
+            for probe in probes:
+                if probe:
+                    for hit in snapshot.engine.retriever.search(probe, 10):
+                        found.setdefault(hit.chunk.article_id)
+            infos = {info.article_id: info for info in snapshot.articles}
+            return [(infos[a], snapshot.store.article_text(a) or "") for a in list(found)[:limit] if a in infos]
+
     def stats(self) -> tuple[int, int, str]:
         """(articles, passages, when the index was last written)."""
         snapshot = self._snapshot

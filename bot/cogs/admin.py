@@ -16,7 +16,7 @@ from discord.ext import commands
 
 from bot.app import PolicyBot
 from bot.render import CONTENT_LIMIT, article_choices, shorten
-from index.ingest import IngestError, add_article_file, remove_article_file
+from index.ingest import AddedArticle, IngestError, add_article_file, add_url, describe_added, remove_article_file
 from index.knowledge import ReindexRunningError
 from index.models import IndexReport
 
@@ -110,8 +110,38 @@ class AdminCog(commands.Cog, name="Admin"):
                 log.info("reindex by %s: %s", interaction.user.id, describe_reindex(report))
                 await interaction.edit_original_response(content=describe_reindex(report))
 
-    @add.command(name="file", description="Add an article from a .md or .txt file (admins)")
-    @app_commands.describe(file="The article: Markdown (front matter welcome) or plain text")
+    async def save_and_index(self, interaction: discord.Interaction, adding, what: str) -> None:
+        """Run an ingestion call in a worker thread, then reindex with progress and say what was added."""
+        knowledge = self.bot.services.knowledge
+        try:
+            added: AddedArticle = await asyncio.to_thread(adding)
+        except IngestError as exc:
+            await interaction.edit_original_response(content=shorten(f"Nothing added: {exc}", CONTENT_LIMIT))
+            return
+        report = await self.reindex_or_explain(interaction, f"Saved {added.path.name}; indexing:")
+        if report is None:
+            return
+        passages = next((a.chunks for a in knowledge.articles if a.article_id == added.article.article_id), 0)
+        log.info("%s added by %s: %s", what, interaction.user.id, added.path.name)
+        await interaction.edit_original_response(content=shorten(
+            f"{describe_added(added, passages)} {describe_reindex(report)}", CONTENT_LIMIT))
+
+    @add.command(name="url", description="Add an article from a web page (admins)")
+    @app_commands.describe(url="The page's address (http or https)")
+    @admin_only()
+    async def add_url(self, interaction: discord.Interaction, url: app_commands.Range[str, 1, 2000]) -> None:
+        """Fetch the page safely, extract the article, save it into the corpus and index it."""
+        services = self.bot.services
+        knowledge = services.knowledge
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        async with self.bot.tracked():
+            await interaction.edit_original_response(content=shorten(f"Fetching {url} …", CONTENT_LIMIT))
+            await self.save_and_index(interaction, lambda: add_url(
+                url, services.settings.corpus_dir, knowledge.articles, services.fetcher, knowledge.similar_articles,
+                services.settings.extract_limits()), "URL")
+
+    @add.command(name="file", description="Add an article from a file: .md, .txt, .html, .pdf or .docx (admins)")
+    @app_commands.describe(file="The article: Markdown (front matter welcome), text, a web page, a PDF or a Word file")
     @admin_only()
     async def add_file(self, interaction: discord.Interaction, file: discord.Attachment) -> None:
         """Check the upload, save it into the corpus, and index it."""
@@ -122,23 +152,12 @@ class AdminCog(commands.Cog, name="Admin"):
             limit = settings.max_article_bytes
             if file.size > limit:
                 await interaction.edit_original_response(
-                    content=f"Not added: {file.filename} is {file.size / 2**20:.1f} MB; the limit is {limit / 2**20:.0f} MB.")
+                    content=f"Nothing added: {file.filename} is {file.size / 2**20:.1f} MB; the limit is {limit / 2**20:.0f} MB.")
                 return
             data = await file.read()
-            try:
-                added = await asyncio.to_thread(add_article_file, settings.corpus_dir, file.filename, data,
-                                                knowledge.articles, limit)
-            except IngestError as exc:
-                await interaction.edit_original_response(content=shorten(f"Not added: {exc}", CONTENT_LIMIT))
-                return
-            report = await self.reindex_or_explain(interaction, f"Saved {added.path.name}; indexing:")
-            if report is None:
-                return
-            passages = next((a.chunks for a in knowledge.articles if a.article_id == added.article.article_id), 0)
-            verb = "Replaced" if added.replaced else "Added"
-            await interaction.edit_original_response(content=shorten(
-                f"{verb} “{added.article.title}” ({passages} passages) as {added.path.name}. {describe_reindex(report)}",
-                CONTENT_LIMIT))
+            await self.save_and_index(interaction, lambda: add_article_file(
+                settings.corpus_dir, file.filename, data, knowledge.articles, limit, knowledge.similar_articles,
+                settings.extract_limits()), "file")
 
     @app_commands.command(name="remove", description="Take an article out of the library (admins)")
     @app_commands.describe(article="Start typing a title and pick the article")

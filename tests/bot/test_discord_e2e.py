@@ -332,7 +332,7 @@ def test_admins_add_and_remove_articles_and_broken_uploads_are_refused(paths, em
             for name, data, reason in [
                 ("image.png", b"\x89PNG\r\n\x1a\n", "not an article file"),
                 ("binary.md", b"\x00\x01\x02" * 100, "binary"),
-                ("../../escape.md", b"Escaped text about dams.", "Added"),
+                ("../../escape.md", b"Escaped text about dams and reservoirs in the northern valleys.", "Added"),
                 ("latin1.txt", "caf\u00e9".encode("latin-1"), "not UTF-8"),
             ]:
                 tried = await emulator.slash("add", {"file": emulator.add_attachment(name, data)}, subcommand="file",
@@ -408,3 +408,74 @@ def test_the_event_loop_never_stalls_during_a_reindex(paths, embedder):
 
     longest = asyncio.run(scenario())
     assert longest < 0.25, f"the event loop stalled for {longest * 1000:.0f} ms"
+
+
+TIDAL_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Estuary barrage approved</title>
+<meta name="author" content="Lena Fischer"></head><body><nav>Home | Energy | Climate</nav><article>
+<h1>Estuary barrage approved</h1>
+<p>The regional assembly approved a tidal barrage across the Severn estuary on Tuesday. The barrage will generate
+{megawatts} megawatts from the tides and protect low-lying villages from storm surges.</p>
+<p>Construction is expected to take seven years. Fishing groups fear the structure will change the silt flows that
+feed the mudflats where migrating birds rest, and have asked for an independent study.</p>
+<p>The energy ministry says the project will cost four billion euros, paid for by a levy on electricity bills over
+thirty years, and that it will supply power to about six hundred thousand homes.</p>
+</article><footer>Subscribe to our newsletter</footer></body></html>"""
+
+
+def test_admins_add_a_web_page_by_url_and_re_adding_a_changed_page_replaces_it(paths, embedder):
+    from tests.support.web_server import send, web_server
+
+    corpus, index_dir = paths
+    page = {"megawatts": "240"}
+
+    async def scenario(base, routes):
+        settings = bot_settings(corpus, index_dir, fetch_allow_loopback=True)
+        async with discord_world(settings, embedder) as (emulator, bot):
+            added = await emulator.slash("add", {"url": f"{base}/tidal?utm_source=discord"}, subcommand="url", user=emulator.admin)
+            final = await added.wait_final(lambda m: m["content"].startswith(("Added", "Nothing")), timeout=60)
+            assert final["content"].startswith("Added “Estuary barrage approved”"), final["content"]
+            asked = await emulator.slash("ask", {"question": "How many megawatts will the estuary barrage generate?"})
+            assert "240" in embed_text(await asked.wait_final())
+
+            again = await emulator.slash("add", {"url": f"{base}/tidal"}, subcommand="url", user=emulator.admin)
+            assert "already indexed" in (await again.wait_final(lambda m: "Fetching" not in m["content"]))["content"]
+
+            page["megawatts"] = "320"
+            changed = await emulator.slash("add", {"url": f"{base}/tidal"}, subcommand="url", user=emulator.admin)
+            final = await changed.wait_final(lambda m: m["content"].startswith(("Updated", "Nothing")), timeout=60)
+            assert final["content"].startswith("Updated “Estuary barrage approved”"), final["content"]
+            asked = await emulator.slash("ask", {"question": "How many megawatts will the estuary barrage generate?"})
+            text = embed_text(await asked.wait_final())
+            assert "320" in text and "240" not in text
+
+            for url, reason in [("http://169.254.169.254/latest/meta-data/", "link-local"),
+                                ("file:///etc/passwd", "only http and https"),
+                                (f"{base}/missing", "404")]:
+                tried = await emulator.slash("add", {"url": url}, subcommand="url", user=emulator.admin)
+                reply = await tried.wait_final(lambda m: m["content"].startswith("Nothing"), timeout=30)
+                assert reason in reply["content"], reply["content"]
+            no_problems(emulator)
+        return [a for a in (corpus).glob("*.md") if a.name.startswith("estuary")]
+
+    with web_server() as (base, routes):
+        routes.add("/tidal", lambda h: send(h, 200, TIDAL_PAGE.format(**page).encode()))
+        files = asyncio.run(scenario(base, routes))
+    assert [f.name for f in files] == ["estuary-barrage-approved.md"]
+    text = files[0].read_text()
+    assert "url: http://127.0.0.1:" in text and "/tidal\n" in text and "utm_source" not in text
+    assert "fetched: " in text and "author: Lena Fischer" in text
+
+
+def test_loopback_pages_are_refused_unless_the_setting_allows_them(paths, embedder):
+    from tests.support.web_server import web_server
+
+    corpus, index_dir = paths
+
+    async def scenario(base):
+        async with discord_world(bot_settings(corpus, index_dir), embedder) as (emulator, bot):
+            tried = await emulator.slash("add", {"url": f"{base}/article"}, subcommand="url", user=emulator.admin)
+            return (await tried.wait_final(lambda m: m["content"].startswith("Nothing"), timeout=30))["content"]
+
+    with web_server() as (base, routes):
+        reply = asyncio.run(scenario(base))
+        assert "loopback" in reply and routes.hits == []

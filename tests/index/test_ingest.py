@@ -26,7 +26,7 @@ def test_file_names_are_sanitised_inside_the_corpus(name, expected):
     assert safe_filename(name) == expected
 
 
-@pytest.mark.parametrize("name", ["evil.exe", "archive.zip", "page.md.exe", "noext", "", "payload.md/", "shell.sh"])
+@pytest.mark.parametrize("name", ["evil.exe", "archive.zip", "page.md.exe", "noext", "", "payload.md/", "shell.sh", "x.pdf.sh"])
 def test_unaccepted_file_types_are_refused(name):
     with pytest.raises(IngestError, match="not an article file"):
         safe_filename(name)
@@ -38,8 +38,9 @@ def test_an_upload_lands_in_the_corpus_and_a_changed_one_replaces_it(tmp_path):
     assert added.path == corpus / "ports.md" and not added.replaced
     assert added.article.title == "Ports and tariffs"
     changed = ARTICLE.replace(b"cut", b"raised")
-    again = add_article_file(corpus, "ports.md", changed, [], max_bytes=1 << 20)
-    assert again.replaced and (corpus / "ports.md").read_bytes() == changed
+    indexed = [ArticleInfo("ports", "Ports and tariffs", "", 1, "", "", added.article.content_hash)]
+    again = add_article_file(corpus, "ports.md", changed, indexed, max_bytes=1 << 20)
+    assert again.replaced_title == "Ports and tariffs" and (corpus / "ports.md").read_bytes() == changed
     assert [p.name for p in corpus.iterdir()] == ["ports.md"]
 
 
@@ -47,7 +48,7 @@ def test_the_same_content_is_not_added_twice(tmp_path):
     corpus = tmp_path / "corpus"
     added = add_article_file(corpus, "ports.md", ARTICLE, [], max_bytes=1 << 20)
     indexed = [ArticleInfo(added.article.article_id, added.article.title, "", 1, "", "", added.article.content_hash)]
-    with pytest.raises(IngestError, match="already indexed as 'Ports and tariffs'"):
+    with pytest.raises(IngestError, match="already indexed as “Ports and tariffs”"):
         add_article_file(corpus, "copy-of-ports.md", ARTICLE, indexed, max_bytes=1 << 20)
     with pytest.raises(IngestError, match="already indexed; nothing changed"):
         add_article_file(corpus, "ports.md", ARTICLE, indexed, max_bytes=1 << 20)
@@ -92,3 +93,60 @@ def test_removed_articles_go_to_the_trash_not_away(tmp_path):
     assert corpus_files(corpus) == [] and scan_corpus(corpus).articles == []
     with pytest.raises(LookupError):
         remove_article_file(corpus, "ports", tmp_path / "removed")
+
+
+def test_documents_are_converted_to_markdown_with_front_matter(tmp_path):
+    import io
+
+    import docx
+
+    from tests.support.web_server import ARTICLE_HTML
+
+    corpus = tmp_path / "corpus"
+    added = add_article_file(corpus, "Pilots.HTML", ARTICLE_HTML.encode(), [], max_bytes=1 << 20)
+    assert added.path == corpus / "pilots.md" and added.source == "pilots.html"
+    article = scan_corpus(corpus).articles[0]
+    assert article.title == "Harbour pilots strike over pensions" and article.author == "Ana Ruiz"
+    assert "SCRIPT-MARKER" not in article.text and "HIDDEN-MARKER" not in article.text
+
+    document = docx.Document()
+    document.core_properties.title = "Fisheries quota reform"
+    document.add_paragraph("The fisheries council cut cod quotas by a fifth to let stocks in the northern sea recover. "
+                           "Trawler owners will receive compensation for two years while the quota is reviewed each spring.")
+    document.add_paragraph("Scientists from the marine institute will count spawning fish every autumn, and the council "
+                           "promised to restore the quota once the stock passes the safe biological limit again.")
+    buffer = io.BytesIO()
+    document.save(buffer)
+    added = add_article_file(corpus, "quota.docx", buffer.getvalue(), [], max_bytes=1 << 20)
+    assert added.path.name == "quota.md" and added.article.title == "Fisheries quota reform"
+
+
+@pytest.mark.parametrize("title", ['Colon: "quoted" title', "---\nurl: javascript:alert(1)\n---", "Line\nbreaks", "# hash"])
+def test_front_matter_cannot_be_broken_by_a_title(tmp_path, title):
+    from index.extract import ExtractedArticle
+    from index.ingest import article_markdown
+
+    text = article_markdown(ExtractedArticle(title=title, text="Body about river ferries and their timetables."),
+                            url="https://example.org/a", fetched="2026-11-27")
+    (tmp_path / "a.md").write_text(text)
+    [article] = scan_corpus(tmp_path).articles
+    assert article.title == " ".join(title.split()) and article.url == "https://example.org/a"
+    assert article.text == "Body about river ferries and their timetables."
+
+
+def test_near_copies_are_found_by_shared_phrases(tmp_path):
+    from index.ingest import resemblance, shingles
+
+    original = ("The harbour pilots walked out on Monday after the port authority announced cuts to pensions. "
+                "Dozens of container ships waited at anchor outside the breakwater while the union met. "
+                "The ministry of transport offered to mediate talks between both sides later in the week, "
+                "and shipping companies warned that every day of delay would cost them dearly.")
+    reprint = "Breaking: " + original + " Updated at noon."
+    other = "The school board approved free lunches for every pupil in the district from September onwards."
+    assert resemblance(shingles(original), shingles(reprint)) > 0.8
+    assert resemblance(shingles(original), shingles(other)) < 0.1
+    indexed = [ArticleInfo("pilots", "Pilots strike", "", 1, "", "", "other-hash")]
+    with pytest.raises(IngestError, match="nearly the same as “Pilots strike”"):
+        add_article_file(tmp_path, "reprint.txt", reprint.encode(), indexed, max_bytes=1 << 20,
+                         similar=lambda text: [(indexed[0], original)])
+    assert not (tmp_path / "reprint.txt").exists()

@@ -1,0 +1,104 @@
+"""`policybot add URL|FILE` and `policybot remove`: real files, a real local web server, hostile input."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.cli import EXIT_ERROR, EXIT_OK
+from index.corpus import scan_corpus
+from index.indexer import open_store
+from tests.support.cli import Run, clean_environment
+from tests.support.web_server import ARTICLE_HTML, send, web_server
+
+NOTE = "---\ntitle: Canal tolls\n---\n\nThe canal authority doubled tolls for barges carrying coal and grain in March.\n"
+
+
+@pytest.fixture
+def run(small_corpus, tmp_path, monkeypatch, fake_embedder):
+    clean_environment(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    runner = Run(small_corpus, tmp_path / "index", monkeypatch, fake_embedder)
+    assert runner("index", "--quiet")[0] == EXIT_OK
+    return runner
+
+
+def indexed_ids(run) -> list[str]:
+    store = open_store(run.index_dir, run.embedder)
+    try:
+        return sorted(a.article_id for a in store.articles())
+    finally:
+        store.close()
+
+
+def test_add_a_markdown_file_then_remove_it(run, tmp_path):
+    note = tmp_path / "Canal Tolls.md"
+    note.write_text(NOTE)
+    code, out, err = run("add", str(note))
+    assert code == EXIT_OK, err
+    assert out.startswith("Added “Canal tolls” (1 passage) as canal-tolls.md.")
+    assert "canal-tolls" in indexed_ids(run)
+    code, out, err = run("add", str(note))
+    assert code == EXIT_ERROR and "already indexed; nothing changed" in err
+
+    code, out, err = run("remove", "canal")
+    assert code == EXIT_OK, err
+    assert out.startswith("Removed “Canal tolls”; its file was moved to ")
+    assert "canal-tolls" not in indexed_ids(run)
+    assert [p.name.endswith("canal-tolls.md") for p in (run.index_dir.parent / "removed").iterdir()] == [True]
+
+
+def test_add_a_web_page_from_a_local_server_with_loopback_allowed(run, monkeypatch):
+    with web_server() as (base, routes):
+        code, _, err = run("add", f"{base}/article")
+        assert code == EXIT_ERROR and "loopback" in err and routes.hits == []
+        monkeypatch.setenv("FETCH_ALLOW_LOOPBACK", "true")
+        code, out, err = run("add", f"{base}/article")
+    assert code == EXIT_OK, err
+    assert out.startswith("Added “Harbour pilots strike over pensions”")
+    [article] = [a for a in scan_corpus(run.corpus).articles if a.title.startswith("Harbour")]
+    assert article.author == "Ana Ruiz" and article.url == f"{base}/article"
+    for marker in ("SECRET-COMMENT-MARKER", "HIDDEN-MARKER", "SCRIPT-MARKER", "Subscribe"):
+        assert marker not in article.text
+
+
+@pytest.mark.parametrize("source, message", [
+    ("http://10.0.0.1/page", "private network address"),
+    ("http://[::ffff:169.254.169.254]/", "link-local"),
+    ("ftp://example.org/file.txt", "only http and https"),
+    ("no-such-file.md", "no file no-such-file.md"),
+])
+def test_hostile_or_missing_sources_are_refused_and_nothing_changes(run, source, message):
+    before = sorted(p.name for p in run.corpus.iterdir())
+    code, out, err = run("add", source)
+    assert code == EXIT_ERROR and message in err and out == ""
+    assert sorted(p.name for p in run.corpus.iterdir()) == before
+
+
+@pytest.mark.parametrize("name, data, message", [
+    ("picture.png", b"\x89PNG\r\n\x1a\n", "not an article file"),
+    ("fake.pdf", b"<html><body>not a pdf</body></html>", "not a PDF"),
+    ("empty.md", b"", "empty"),
+    ("binary.txt", b"\x00\x01" * 500, "binary"),
+])
+def test_broken_files_are_refused_and_nothing_changes(run, tmp_path, name, data, message):
+    path = tmp_path / name
+    path.write_bytes(data)
+    before = sorted(p.name for p in run.corpus.iterdir())
+    code, out, err = run("add", str(path))
+    assert code == EXIT_ERROR and message in err, err
+    assert sorted(p.name for p in run.corpus.iterdir()) == before
+
+
+def test_a_near_copy_under_another_name_is_refused(run, tmp_path, monkeypatch):
+    monkeypatch.setenv("FETCH_ALLOW_LOOPBACK", "true")
+    with web_server() as (base, routes):
+        assert run("add", f"{base}/article")[0] == EXIT_OK
+        retitled = ARTICLE_HTML.replace("Harbour pilots strike over pensions", "Pilots walk out in Valmora")
+        routes.add("/reprint", lambda h: send(h, 200, retitled.encode()))
+        code, _, err = run("add", f"{base}/reprint")
+    assert code == EXIT_ERROR and "nearly the same as “Harbour pilots strike over pensions”" in err
+
+
+def test_remove_an_unknown_article_is_a_clear_error(run):
+    code, _, err = run("remove", "no such article")
+    assert code == EXIT_ERROR and "no indexed article matches" in err
