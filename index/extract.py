@@ -352,6 +352,8 @@ class _HtmlVariant:
     hiding_classes: bool = True
     # trafilatura's Markdown as it is, with emphasis marks, <u> tags and backslash escapes.
     inline_markup: bool = False
+    # Keep a first heading that repeats the title (the title is metadata, kept apart).
+    title_heading: bool = False
 
 
 def _is_hidden(element, variant: _HtmlVariant) -> bool:
@@ -503,7 +505,8 @@ def _extract_html(html: bytes | str, url: str, limits: ExtractLimits, variant: _
     )
     text = _markdown_text(document.body, variant.inline_markup) if document is not None else ""
     title = _one_line(meta.title)
-    text = _without_title_heading(text, title)
+    if not variant.title_heading:
+        text = _without_title_heading(text, title)
     _require_article(text, limits)
     return ExtractedArticle(
         title=title,
@@ -543,12 +546,18 @@ def _markdown_text(body, inline_markup: bool = False) -> str:
 # PDF
 
 
-_LIGATURES = str.maketrans({"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl", "\ufb05": "st", "\ufb06": "st"})
-_PAGE_NUMBER = re.compile(r"(?:page\s+)?\d{1,4}(?:\s*(?:/|of)\s*\d{1,4})?|[-\u2013\u2014]\s*\d{1,4}\s*[-\u2013\u2014]", re.IGNORECASE)
+_LIGATURES = str.maketrans(
+    {"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl", "\ufb05": "st", "\ufb06": "st"}
+)
+_PAGE_NUMBER = re.compile(
+    r"(?:page\s+)?\d{1,4}(?:\s*(?:/|of)\s*\d{1,4})?|[-\u2013\u2014]\s*\d{1,4}\s*[-\u2013\u2014]", re.IGNORECASE
+)
 # A line that starts a list item: it starts a new paragraph even after a full-width line.
 _ITEM_START = re.compile(r"(?:[\u2022\u25cf\u25aa\u2023\u2043\u25e6*\-\u2013]|\(?\d{1,3}[.)]|\(?[a-z][.)])\s")
 _SENTENCE_END = re.compile(r"[.!?:;\"'\u201d\u2019)\]]$")
-_PDF_JUNK_TITLE = re.compile(r"^(?:untitled|microsoft (?:word|powerpoint) - .*|.*\.(?:docx?|pdf|indd|qxd|rtf|txt))$", re.IGNORECASE)
+_PDF_JUNK_TITLE = re.compile(
+    r"^(?:untitled|microsoft (?:word|powerpoint) - .*|.*\.(?:docx?|pdf|indd|qxd|rtf|txt))$", re.IGNORECASE
+)
 
 
 def _pdf_configuration(limits: ExtractLimits) -> dict[str, Any]:
@@ -733,7 +742,10 @@ _RATIO_FREE_BYTES = 2**20
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _XML_DECLARED_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)""")
 _HEADING_STYLE = re.compile(r"heading\s*([1-9])", re.IGNORECASE)
-_DOCX_JUNK_AUTHORS = frozenset({"administrator", "admin", "user", "windows user", "microsoft office user", "owner", "python-docx"})
+# Placeholder authors that Word, templates and python-docx fill in.
+_DOCX_JUNK_AUTHORS = frozenset(
+    {"administrator", "admin", "user", "windows user", "microsoft office user", "owner", "python-docx"}
+)
 
 
 def _check_docx_package(data: bytes, limits: ExtractLimits) -> None:
@@ -846,7 +858,8 @@ def extract_docx(data: bytes, limits: ExtractLimits = ExtractLimits()) -> Extrac
     except MemoryError:
         raise
     except Exception as exc:  # python-docx and lxml raise many types for damaged files
-        raise ExtractionError(f"the Word document is damaged and cannot be read ({type(exc).__name__}: {_one_line(exc, 120)})") from None
+        reason = f"{type(exc).__name__}: {_one_line(exc, 120)}"
+        raise ExtractionError(f"the Word document is damaged and cannot be read ({reason})") from None
     text = _tidy("\n\n".join(text for _, text in blocks))
     words = word_count(text)
     if words < limits.min_words:
@@ -946,20 +959,6 @@ def _run_is_hidden(run) -> bool:
 # Dispatch, in this process or in a bounded child process
 
 
-def corpus_markdown(article: ExtractedArticle) -> str:
-    """The article as a corpus file: YAML front matter (title, url, author, published, source) and the text.
-
-    yaml.safe_dump quotes what needs quoting ('Budget: what next?'), so index.corpus reads the
-    fields back exactly; the site becomes the corpus's `source`.
-    """
-    import yaml
-
-    fields = {"title": article.title, "url": article.url, "author": article.author,
-              "published": article.published, "source": article.site}
-    front = yaml.safe_dump({k: v for k, v in fields.items() if v}, allow_unicode=True, sort_keys=False, width=2**16)
-    return f"---\n{front}---\n\n{article.text}\n"
-
-
 def _extract_kind(kind: str, data: bytes, url: str, limits: ExtractLimits) -> ExtractedArticle:
     if kind == "html":
         return extract_html(data, url, limits)
@@ -975,7 +974,9 @@ def extract_document(filename: str, data: bytes, url: str = "", limits: ExtractL
     return _extract_kind(kind, data, url, limits)
 
 
-def extract_bounded(kind: str, data: bytes, url: str, limits: ExtractLimits = ExtractLimits(), filename: str = "") -> ExtractedArticle:
+def extract_bounded(
+    kind: str, data: bytes, url: str, limits: ExtractLimits = ExtractLimits(), filename: str = ""
+) -> ExtractedArticle:
     """extract_document in a child process limited to limits.memory_bytes and limits.seconds; blocks until done.
 
     `kind` is 'html', 'pdf' or 'docx' (a suffix such as '.htm' also works). Call it from a
@@ -1035,7 +1036,8 @@ def _child_result(returncode: int, output: bytes, errors: bytes, limits: Extract
         raise ExtractionError(f"took longer than {limits.seconds:g} s to read; not added")
     if b"MemoryError" in errors or b"Cannot allocate memory" in errors or b"std::bad_alloc" in errors:
         raise ExtractionError(memory_message)
-    LOGGER.warning("document reader exited with %s after %.1f s: %s", returncode, elapsed, errors[-2000:].decode("utf-8", "replace"))
+    stderr_tail = errors[-2000:].decode("utf-8", "replace")
+    LOGGER.warning("document reader exited with %s after %.1f s: %s", returncode, elapsed, stderr_tail)
     raise ExtractionError(f"the file could not be read (the reader stopped unexpectedly, exit status {returncode}); not added")
 
 
@@ -1061,23 +1063,42 @@ def _limit_own_resources(limits: ExtractLimits) -> None:
     cap(resource.RLIMIT_FSIZE, 0)
 
 
+def _address_space_exhausted(limits: ExtractLimits) -> bool:
+    """Whether this process's peak virtual memory (VmPeak) came within 10% of its RLIMIT_AS."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmPeak:"):
+                return int(line.split()[1]) * 1024 >= 0.9 * limits.memory_bytes
+    except (OSError, ValueError, MemoryError):
+        pass
+    return False
+
+
 def _child_main() -> int:
     """The child side of extract_bounded: header line and bytes on stdin, one JSON object on stdout."""
     answer = os.fdopen(os.dup(1), "w", encoding="utf-8")
     # Whatever the libraries print goes to stderr; stdout carries only the answer.
     os.dup2(2, 1)
     logging.disable(logging.WARNING)  # pypdf warns once per damaged object; the parent needs only the answer
+    header = json.loads(sys.stdin.buffer.readline())
+    limits = ExtractLimits(**header["limits"])
+    _limit_own_resources(limits)
+    # Freed when reading fails, so that telling out-of-memory from other failures has memory to work with.
+    reserve = bytearray(1 << 20)
     try:
-        header_line = sys.stdin.buffer.readline()
-        header = json.loads(header_line)
-        limits = ExtractLimits(**header["limits"])
-        _limit_own_resources(limits)
         data = sys.stdin.buffer.read()
         article = _extract_kind(_kind_for(header["kind"]), data, header.get("url", ""), limits)
         reply: dict[str, Any] = {"article": dataclasses.asdict(article)}
     except ExtractionError as exc:
         reply = {"error": str(exc)}
     except MemoryError:
+        reply = {"failure": "memory"}
+    except Exception:
+        # Out of address space, CPython sometimes fails with SystemError or ImportError ("failed
+        # to map segment") instead of MemoryError; a peak at the limit tells the two apart.
+        del reserve
+        if not _address_space_exhausted(limits):
+            raise
         reply = {"failure": "memory"}
     json.dump(reply, answer)
     answer.close()
