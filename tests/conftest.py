@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
 import re
+import socket
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +21,41 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 from index.chunking import whitespace_token_counter  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+LOOPBACK_NAMES = ("localhost", "ip6-localhost")
+
+
+def _is_loopback(host) -> bool:
+    """True for 127.0.0.0/8, ::1 and localhost; False for any other address or name."""
+    if host is None:
+        return True
+    name = host.decode() if isinstance(host, bytes) else str(host)
+    if name.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(name.strip("[]").split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def loopback_only_network(monkeypatch):
+    """No test may reach past this machine, nor ask DNS about a name, even if a guard it tests is broken."""
+    real_connect = socket.create_connection
+    real_getaddrinfo = socket.getaddrinfo
+
+    def create_connection(address, *args, **kwargs):
+        if not _is_loopback(address[0]):
+            pytest.fail(f"a test tried to connect to {address[0]}")
+        return real_connect(address, *args, **kwargs)
+
+    def getaddrinfo(host, *args, **kwargs):
+        if not _is_loopback(host):
+            pytest.fail(f"a test asked DNS about {host!r}")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "create_connection", create_connection)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 

@@ -1,12 +1,12 @@
 """Fetching from a real HTTP server on 127.0.0.1: redirects re-checked, size, time and type capped.
 
-A guard on socket.create_connection fails any test that tries to reach an address outside
-127.0.0.0/8 or ::1, so even a broken SSRF check cannot send a packet off this machine.
+The suite-wide guard in tests/conftest.py fails any test that tries to reach an address outside
+127.0.0.0/8 or ::1 or asks DNS about a name, so even a broken SSRF check cannot send a packet
+off this machine.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 import time
 
@@ -17,20 +17,6 @@ from index.urls import UrlRefused
 from tests.support.web_server import web_server
 
 LOCAL = FetchLimits(allow_loopback=True, timeout_seconds=5)
-
-
-@pytest.fixture(autouse=True)
-def loopback_only(monkeypatch):
-    """Refuse, loudly, any connection that would leave the machine."""
-    real = socket.create_connection
-
-    def guarded(address, *args, **kwargs):
-        host = address[0]
-        if not ipaddress.ip_address(host).is_loopback:
-            pytest.fail(f"a test tried to connect to {host}")
-        return real(address, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "create_connection", guarded)
 
 
 def no_dns(host: str, port: int) -> list[str]:
