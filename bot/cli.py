@@ -82,9 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     remove = sub.add_parser("remove", help="take an article out of the index (its file moves to the removed/ folder)")
     remove.add_argument("article", help="an article id, or the start of its title")
 
+    watch = sub.add_parser("watch", help="keep the index up to date: reindex whenever files in the corpus folder change")
+    watch.add_argument("--interval", type=float, default=2.0, help="seconds between looks at the folder (default 2)")
+
     sub.add_parser("chat", help="interactive terminal session")
     for name, command in (("index", index), ("articles", articles), ("search", search), ("ask", ask), ("summary", summary),
-                          ("add", add), ("remove", remove)):
+                          ("add", add), ("remove", remove), ("watch", watch)):
         command.add_argument("--corpus", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         command.add_argument("--index-dir", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
@@ -410,6 +413,28 @@ def run_remove(args: argparse.Namespace, settings: Settings, out: TextIO, err: T
     return EXIT_OK
 
 
+def run_watch(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO, stop=None) -> int:
+    """`policybot watch`: reindex on every change to the corpus folder until Ctrl-C."""
+    import threading
+
+    from index.watch import watch_corpus
+
+    if not 0.1 <= args.interval <= 3600:
+        raise UserError("--interval must be between 0.1 and 3600 seconds")
+    knowledge = open_knowledge(settings, load_embedder(settings, bulk=True))
+    articles, passages, _ = knowledge.stats()
+    print(f"Watching {settings.corpus_dir} ({articles} articles, {passages} passages); Ctrl-C stops.", file=out, flush=True)
+    stop = stop or threading.Event()
+    try:
+        watch_corpus(settings.corpus_dir, knowledge.reindex,
+                     lambda report: print(describe_report(report, settings), file=out, flush=True), stop, args.interval)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        knowledge.close()
+    return EXIT_OK
+
+
 def run_eval(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
     """`policybot eval FILE`: figures for a question set, and the abstention trade-off curve."""
     import tempfile
@@ -556,6 +581,8 @@ def main(argv: Iterable[str] | None = None, out: TextIO = sys.stdout, err: TextI
             return run_add(args, settings, out, err)
         if command == "remove":
             return run_remove(args, settings, out, err)
+        if command == "watch":
+            return run_watch(args, settings, out, err)
         if command == "run" or (command == "start" and settings.discord_token):
             from bot.run import require_token, run_bot
 

@@ -102,3 +102,8 @@ def test_a_near_copy_under_another_name_is_refused(run, tmp_path, monkeypatch):
 def test_remove_an_unknown_article_is_a_clear_error(run):
     code, _, err = run("remove", "no such article")
     assert code == EXIT_ERROR and "no indexed article matches" in err
+
+
+def test_watch_refuses_a_silly_interval(run):
+    code, _, err = run("watch", "--interval", "0")
+    assert code == EXIT_ERROR and "--interval must be between" in err
