@@ -253,7 +253,7 @@ class AskCog(commands.Cog, name="Ask"):
                 await message.channel.send("I don't answer direct messages here; ask with `/ask` in the server.")
                 return
             conversation = dm_conversation(message.author.id)
-        elif self.is_bot_thread(message.channel.id):
+        elif isinstance(message.channel, discord.Thread) and self.is_bot_thread(message.channel.id):
             conversation = thread_conversation(message.channel.id)
         elif mentioned:
             conversation = None
