@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import shutil
+import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -97,14 +99,39 @@ def emulator_problems(emulator: DiscordEmulator) -> list[str]:
     return problems
 
 
-def first_edit_at(emulator: DiscordEmulator, token: str, with_embed: bool = True) -> float | None:
-    """perf_counter time the emulator received the first successful edit of an interaction's @original (with an embed)."""
+def first_edit_at(emulator: DiscordEmulator, token: str) -> float | None:
+    """perf_counter time the emulator received the first accepted edit of an interaction's @original with an embed."""
     path = f"/{token}/messages/@original"
     for record in emulator.requests:
-        if record.method == "PATCH" and record.path.endswith(path) and record.status == 200:
-            if not with_embed or (isinstance(record.json, dict) and record.json.get("embeds")):
-                return record.time
+        if (record.method == "PATCH" and record.path.endswith(path) and record.status == 200
+                and isinstance(record.json, dict) and record.json.get("embeds")):
+            return record.time
     return None
+
+
+class FullCollections:
+    """While active, records how long every generation-2 (full) garbage collection paused the process."""
+
+    def __init__(self) -> None:
+        self.pauses: list[float] = []
+        self._started: float | None = None
+
+    def _callback(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        elif info["generation"] == 2 and self._started is not None:
+            self.pauses.append(time.perf_counter() - self._started)
+
+    def __enter__(self) -> FullCollections:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        gc.callbacks.remove(self._callback)
+
+    def figures(self) -> dict:
+        """How many full collections ran and the longest pause, in milliseconds."""
+        return {"full_gcs": len(self.pauses), "full_gc_max_ms": max(ms(self.pauses), default=0.0)}
 
 
 def save_result(name: str, payload: dict, path: Path | None = None) -> Path:

@@ -30,7 +30,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from _discord import (  # noqa: E402  (_machine, imported by _discord, puts the repository on sys.path)
-    SEED_CORPUS, UNGDC_FOLDER, bench_settings, connected_bot, emulator_problems, first_edit_at,
+    SEED_CORPUS, UNGDC_FOLDER, FullCollections, bench_settings, connected_bot, emulator_problems, first_edit_at,
     load_questions, ms, passage_count, save_result,
 )
 from _machine import percentile, print_load, print_machine  # noqa: E402
@@ -100,14 +100,15 @@ async def reindex_through_discord(settings, embedder, speeches: list[dict], time
         passages_before = bot.services.knowledge.stats()[1]
         write_corpus(speeches, settings.corpus_dir / UNGDC_FOLDER)
         watcher, answered = StallWatcher(), asyncio.Event()
-        watcher.start()
-        asking = asyncio.create_task(ask_periodically(emulator, load_questions(), askers, answered))
-        reindex = await emulator.slash("reindex", user=emulator.admin)
-        final = await reindex.wait_final(lambda message: message["content"].startswith("Reindexed"), timeout)
-        finished_at = time.perf_counter()
-        answered.set()
-        stalls = await watcher.stop()
-        questions = await asking
+        with FullCollections() as collections:
+            watcher.start()
+            asking = asyncio.create_task(ask_periodically(emulator, load_questions(), askers, answered))
+            reindex = await emulator.slash("reindex", user=emulator.admin)
+            final = await reindex.wait_final(lambda message: message["content"].startswith("Reindexed"), timeout)
+            finished_at = time.perf_counter()
+            answered.set()
+            stalls = await watcher.stop()
+            questions = await asking
         parsed = REINDEXED.search(final["content"])
         return {
             "final_message": final["content"],
@@ -116,7 +117,7 @@ async def reindex_through_discord(settings, embedder, speeches: list[dict], time
             "chunks_embedded": int(parsed[2].replace(",", "")) if parsed else None,
             "passages_before": passages_before, "passages_after": bot.services.knowledge.stats()[1],
             "reindex_ack_ms": reindex.ack_latency * 1000,
-            **stalls,
+            **stalls, **collections.figures(),
             "questions": questions,
             "problems": emulator_problems(emulator),
         }
@@ -163,7 +164,8 @@ def print_report(run: dict, speeches: int, base: dict, base_speeches: int) -> No
               f"{figures['stalls_over_100ms']:7d} {figures['stalls_over_250ms']:7d} {seconds or float('nan'):8.1f} {chunks or 0:7,d}")
     print(f"\nreindex: {run['final_message']!r}")
     print(f"  seen from Discord: {run['reindex_seconds_discord']:.1f} s from /reindex to the final message; "
-          f"acknowledged in {run['reindex_ack_ms']:.1f} ms; passages {run['passages_before']:,} → {run['passages_after']:,}")
+          f"acknowledged in {run['reindex_ack_ms']:.1f} ms; passages {run['passages_before']:,} → {run['passages_after']:,}; "
+          f"{run['full_gcs']} full garbage collection(s) meanwhile, longest {run['full_gc_max_ms']:.0f} ms")
     acks = [q["ack_ms"] for q in run["questions"]]
     finals = [q["final_ms"] for q in run["questions"]]
     print(f"  {len(acks)} /ask questions during the reindex: ack p50 {percentile(acks, 50):.1f} ms, "
