@@ -23,6 +23,8 @@ ACCEPTED_TYPES = {"text/html": "html", "application/xhtml+xml": "html", "text/pl
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 USER_AGENT = "policybot/1.0 (article fetcher; +https://github.com/policybot)"
 READ_CHUNK = 64 * 1024
+# A server silent this long mid-answer is given up on, even with time left before the deadline.
+SILENCE_SECONDS = 10.0
 
 
 class FetchError(RuntimeError):
@@ -130,7 +132,7 @@ class Fetcher:
         if remaining <= 0:
             raise FetchError(f"the page took longer than {self.limits.timeout_seconds:g} s")
         connection_type = _PinnedHTTPSConnection if target.scheme == "https" else _PinnedHTTPConnection
-        connection = connection_type(target, timeout=min(remaining, 10.0))
+        connection = connection_type(target, timeout=min(remaining, SILENCE_SECONDS))
         # A server that trickles bytes could hold each read just under the socket timeout;
         # closing the socket at the deadline ends any read in progress.
         watchdog = threading.Timer(remaining, _shut, args=(connection,))
@@ -159,6 +161,8 @@ class Fetcher:
             body = self._read_body(response, deadline)
             return 200, None, (media, charset), body
         except (socket.timeout, TimeoutError):
+            if time.monotonic() < deadline:
+                raise FetchError(f"the server stopped sending for {connection.timeout:g} s") from None
             raise FetchError(f"the page took longer than {self.limits.timeout_seconds:g} s") from None
         except ssl.SSLError as exc:
             raise FetchError(f"the secure connection failed ({exc.reason or exc})") from None

@@ -29,13 +29,15 @@ from index.corpus import (
     parse_article,
     title_from_filename,
 )
-from index.extract import DOCUMENT_SUFFIXES, ExtractedArticle, ExtractionError, ExtractLimits, extract_bounded
+from index.extract import DOCUMENT_SUFFIXES, ExtractedArticle, ExtractionError, ExtractLimits, decode_html, extract_bounded
 from index.fetch import Fetcher, FetchError
 from index.models import Article
 from index.store import ArticleInfo
 from index.urls import UrlRefused, normalize_url, same_page
 
 MAX_FILENAME_STEM = 80
+# Longer than any article (a long book is ~150,000 words); a bigger "article" is a data dump.
+MAX_ARTICLE_WORDS = 200_000
 UPLOAD_SUFFIXES = ARTICLE_SUFFIXES + DOCUMENT_SUFFIXES
 # Two articles sharing this much of their 5-word phrases are the same article (a reprint,
 # a re-post with another headline); see docs/adding-articles.md.
@@ -177,6 +179,9 @@ def save_article(corpus_dir: Path, name: str, text: str, indexed: Sequence[Artic
                                 path=name, markdown=target.suffix != ".txt")
     except ArticleError as exc:
         raise IngestError(f"{name} cannot be read as an article: {exc}") from None
+    words = len(article.text.split())
+    if words > MAX_ARTICLE_WORDS:
+        raise IngestError(f"the article has {words:,} words; the limit is {MAX_ARTICLE_WORDS:,}")
     if replacing is None:
         replacing = next((i for i in indexed if i.article_id == article.article_id), None)
     check_not_duplicate(article, indexed, similar, replacing.article_id if replacing else None)
@@ -205,8 +210,13 @@ def add_article_file(corpus_dir: Path, filename: str, data: bytes, indexed: Sequ
     suffix = Path(name).suffix
     if suffix in ARTICLE_SUFFIXES:
         try:
+            if is_legacy_text(data):
+                # Text saved in an older charset: convert it. A guess needs a few paragraphs to be
+                # right; a short text is most likely Windows-1252 (which includes Latin-1's letters).
+                legacy = decode_html(data) if len(data) >= 2000 else data.decode("cp1252", errors="replace")
+                data = legacy.encode("utf-8")
             text = decode_article_bytes(data)
-        except ArticleError as exc:
+        except (ArticleError, ExtractionError) as exc:
             raise IngestError(f"{name} cannot be read as an article: {exc}") from None
         return save_article(corpus_dir, name, text, indexed, similar, source=name)
     try:
@@ -218,6 +228,17 @@ def add_article_file(corpus_dir: Path, filename: str, data: bytes, indexed: Sequ
     return save_article(corpus_dir, markdown_name, article_markdown(extracted, fetched=today()), indexed, similar, source=name)
 
 
+def is_legacy_text(data: bytes) -> bool:
+    """True for text that is not UTF-8 but has no NUL bytes (so not binary): an older 8-bit charset."""
+    if b"\x00" in data[:65536]:
+        return False
+    try:
+        data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
 def add_url(url: str, corpus_dir: Path, indexed: Sequence[ArticleInfo], fetcher: Fetcher,
             similar: SimilarArticles | None = None, limits: ExtractLimits | None = None) -> AddedArticle:
     """Fetch a page, extract its article and write it into the corpus; the same URL again replaces it if it changed."""
@@ -227,6 +248,8 @@ def add_url(url: str, corpus_dir: Path, indexed: Sequence[ArticleInfo], fetcher:
     except (UrlRefused, FetchError) as exc:
         raise IngestError(str(exc)) from None
     limits = limits or ExtractLimits(max_bytes=fetcher.limits.max_bytes)
+    if not page.body.strip():
+        raise IngestError(f"nothing was added from {normal}: the page is empty")
     try:
         if page.kind == "html":
             extracted = extract_bounded("html", page.body, page.url, limits)

@@ -333,7 +333,7 @@ def test_admins_add_and_remove_articles_and_broken_uploads_are_refused(paths, em
                 ("image.png", b"\x89PNG\r\n\x1a\n", "not an article file"),
                 ("binary.md", b"\x00\x01\x02" * 100, "binary"),
                 ("../../escape.md", b"Escaped text about dams and reservoirs in the northern valleys.", "Added"),
-                ("latin1.txt", "caf\u00e9".encode("latin-1"), "not UTF-8"),
+                ("latin1.txt", "Caf\u00e9 prices in Li\u00e8ge rose after the dairy tax.".encode("latin-1"), "Added"),
             ]:
                 tried = await emulator.slash("add", {"file": emulator.add_attachment(name, data)}, subcommand="file",
                                              user=emulator.admin)

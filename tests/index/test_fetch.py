@@ -106,3 +106,12 @@ def test_a_closed_port_is_a_clear_error():
         port = probe.getsockname()[1]
     with pytest.raises(FetchError, match="connection failed"):
         Fetcher(LOCAL, no_dns).fetch(f"http://127.0.0.1:{port}/")
+
+
+def test_a_server_that_goes_silent_is_given_up_on_with_its_own_reason(server, monkeypatch):
+    monkeypatch.setattr("index.fetch.SILENCE_SECONDS", 0.5)
+    base, _ = server
+    started = time.monotonic()
+    with pytest.raises(FetchError, match="stopped sending for 0.5 s"):
+        Fetcher(LOCAL, no_dns).fetch(f"{base}/stall")
+    assert time.monotonic() - started < 2

@@ -60,7 +60,6 @@ def test_the_same_content_is_not_added_twice(tmp_path):
     (b"   \n\n ", "empty"),
     (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
     (b"PK\x03\x04" + b"\x00" * 100, "binary"),
-    ("caf\u00e9".encode("latin-1") + b" au lait", "not UTF-8"),
     (b"---\ntitle: [unclosed\n---\nbody", "broken front matter"),
     (b"---\ntitle: x\nbody without closing", "no closing"),
     (b"---\ntitle: Only front matter\n---\n", "empty"),
@@ -150,3 +149,17 @@ def test_near_copies_are_found_by_shared_phrases(tmp_path):
         add_article_file(tmp_path, "reprint.txt", reprint.encode(), indexed, max_bytes=1 << 20,
                          similar=lambda text: [(indexed[0], original)])
     assert not (tmp_path / "reprint.txt").exists()
+
+
+def test_text_in_an_older_charset_is_converted_to_utf8(tmp_path):
+    data = "Caf\u00e9 cr\u00e8me prices rose in Li\u00e8ge after the tax on dairy.".encode("latin-1")
+    added = add_article_file(tmp_path, "cafe.txt", data, [], max_bytes=1 << 20)
+    assert "Café crème" in added.path.read_text(encoding="utf-8")
+
+
+def test_an_absurdly_long_article_is_refused(tmp_path):
+    from index.ingest import MAX_ARTICLE_WORDS
+
+    with pytest.raises(IngestError, match="words; the limit is"):
+        add_article_file(tmp_path, "dump.txt", b"word " * (MAX_ARTICLE_WORDS + 1), [], max_bytes=10 << 20)
+    assert list(tmp_path.iterdir()) == []

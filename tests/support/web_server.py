@@ -112,6 +112,15 @@ def default_routes(routes: Routes) -> None:
         except OSError:
             pass
 
+    def stall(h):
+        h.send_response(200)
+        h.send_header("Content-Type", "text/html")
+        h.end_headers()
+        h.wfile.write(b"<html><body><p>The first words arrive, then")
+        h.wfile.flush()
+        time.sleep(3)
+
+    routes.add("/stall", stall)
     routes.add("/declared-big", declared_big)
     routes.add("/streamed-big", streamed_big)
     routes.add("/gzip-bomb", gzip_bomb)
