@@ -7,7 +7,6 @@ process and event loop, as in tests/bot/test_discord_e2e.py.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 import json
@@ -21,6 +20,7 @@ from _machine import REPO
 from bot.app import PolicyBot
 from bot.run import build_services
 from bot.settings import Settings
+from tests.support.discord_bot import synced_bot
 from tests.support.discord_emulator import DiscordEmulator
 
 RESULTS = REPO / "bench" / "results"
@@ -77,16 +77,8 @@ async def connected_bot(
     await emulator.start()
     try:
         with emulator.patched():
-            bot = bot_class(build_services(settings, embedder), guild_ready_timeout=0.05)
-            running = asyncio.create_task(bot.start("bench-token"))
-            try:
-                await asyncio.wait_for(bot.wait_until_ready(), 30)
-                await bot.tree.sync()
+            async with synced_bot(bot_class(build_services(settings, embedder), guild_ready_timeout=0.05)) as bot:
                 yield emulator, bot, extra_members
-            finally:
-                await bot.close()
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(running, 10)
     finally:
         await emulator.close()
 

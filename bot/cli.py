@@ -169,12 +169,12 @@ def open_retriever(settings: Settings, embedder, mode: str | None = None):
 
 def clean_question(raw: str) -> str:
     """Collapse whitespace and refuse questions that are empty or absurdly long."""
-    question = " ".join(raw.split())
-    if not question:
-        raise UserError("the question is empty")
-    if len(question) > MAX_QUESTION_CHARS:
-        raise UserError(f"the question is {len(question):,} characters long; the limit is {MAX_QUESTION_CHARS:,}")
-    return question
+    from index.text import clean_question as cleaned
+
+    try:
+        return cleaned(raw, MAX_QUESTION_CHARS)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
 
 
 def format_hits(hits: list[Hit], width: int = 100) -> str:

@@ -21,6 +21,16 @@ def neutralize_mentions(text: str) -> str:
     return _MENTION.sub(lambda m: m.group(0)[0] + "\u200b" + m.group(0)[1:], text)
 
 
+def clean_question(raw: str, limit: int) -> str:
+    """Whitespace collapsed; ValueError saying why when it is empty or longer than `limit` characters."""
+    question = " ".join(raw.split())
+    if not question:
+        raise ValueError("the question is empty")
+    if len(question) > limit:
+        raise ValueError(f"the question is {len(question):,} characters long; the limit is {limit:,}")
+    return question
+
+
 def plain_sentence(text: str) -> str:
     """A sentence without a leading Markdown heading, bullet or quote marker, on one line."""
     return " ".join(_MARKDOWN_PREFIX.sub("", text).split())

@@ -15,6 +15,7 @@ from discord.ext import commands
 from bot.app import PolicyBot, new_error_id, send_private
 from bot.render import THREAD_NAME_LIMIT, answer_embed, error_text, passage_messages, shorten
 from index.answer import Answer
+from index.text import clean_question as cleaned_question
 from index.text import has_words
 
 log = logging.getLogger("policybot.ask")
@@ -42,13 +43,12 @@ class Asked:
 
 
 def clean_question(raw: str) -> str:
-    """Whitespace collapsed; ValueError with a member-facing reason when empty or too long."""
-    question = " ".join(raw.split())
-    if not question:
-        raise ValueError("The question is empty.")
-    if len(question) > MAX_QUESTION_CHARS:
-        raise ValueError(f"That question is {len(question):,} characters long; please keep it under {MAX_QUESTION_CHARS:,}.")
-    return question
+    """Whitespace collapsed; ValueError with a member-facing sentence when empty or too long."""
+    try:
+        return cleaned_question(raw, MAX_QUESTION_CHARS)
+    except ValueError as exc:
+        reason = str(exc)
+        raise ValueError(f"{reason[:1].upper()}{reason[1:]}.") from None
 
 
 def thread_conversation(thread_id: int) -> str:
@@ -64,6 +64,15 @@ def dm_conversation(user_id: int) -> str:
 def bot_of(interaction: discord.Interaction) -> PolicyBot:
     """The PolicyBot that received an interaction."""
     return interaction.client  # type: ignore[return-value]
+
+
+async def guarded(interaction: discord.Interaction, doing: str, action) -> None:
+    """Run a button's action; anything unexpected becomes the private apology with an error id."""
+    bot = bot_of(interaction)
+    try:
+        await action(bot)
+    except Exception as exc:
+        await bot.report_error(interaction, exc, doing)
 
 
 # ---- the buttons under an answer: their custom ids carry the answer's number, so they survive restarts ----
@@ -85,18 +94,17 @@ class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=r"pb:vote:(
         return cls(int(match["answer"]), match["vote"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        bot = bot_of(interaction)
-        try:
-            answers = bot.services.answers
-            if await asyncio.to_thread(answers.get, self.answer_id) is None:
-                await send_private(interaction, "That answer is no longer on record, so it can't be rated.")
-                return
-            await asyncio.to_thread(answers.vote, self.answer_id, interaction.user.id, 1 if self.vote == "up" else -1)
-            other = "👎" if self.vote == "up" else "👍"
-            await send_private(interaction, f"Thanks — your {'👍' if self.vote == 'up' else '👎'} is recorded. "
-                                            f"Click {other} to change it.")
-        except Exception as exc:
-            await bot.report_error(interaction, exc, "recording your vote")
+        await guarded(interaction, "recording your vote", lambda bot: self.record(bot, interaction))
+
+    async def record(self, bot: PolicyBot, interaction: discord.Interaction) -> None:
+        """Store the vote (replacing this member's earlier one) and thank them privately."""
+        answers = bot.services.answers
+        if await asyncio.to_thread(answers.get, self.answer_id) is None:
+            await send_private(interaction, "That answer is no longer on record, so it can't be rated.")
+            return
+        await asyncio.to_thread(answers.vote, self.answer_id, interaction.user.id, 1 if self.vote == "up" else -1)
+        mine, other = ("👍", "👎") if self.vote == "up" else ("👎", "👍")
+        await send_private(interaction, f"Thanks — your {mine} is recorded. Click {other} to change it.")
 
 
 class PassagesButton(discord.ui.DynamicItem[discord.ui.Button], template=r"pb:passages:(?P<answer>\d{1,18})"):
@@ -112,19 +120,19 @@ class PassagesButton(discord.ui.DynamicItem[discord.ui.Button], template=r"pb:pa
         return cls(int(match["answer"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        bot = bot_of(interaction)
-        try:
-            await interaction.response.defer(ephemeral=True, thinking=True)
-            stored = await asyncio.to_thread(bot.services.answers.get, self.answer_id)
-            if stored is None or not stored.citations:
-                await interaction.followup.send("This answer has no passages to show.", ephemeral=True)
-                return
-            knowledge = bot.services.knowledge
-            paragraphs = await bot.compute(lambda: [knowledge.passage(c) for c in stored.citations])
-            for embeds in passage_messages(stored.citations, paragraphs):
-                await interaction.followup.send(embeds=embeds, ephemeral=True)
-        except Exception as exc:
-            await bot.report_error(interaction, exc, "showing the passages")
+        await guarded(interaction, "showing the passages", lambda bot: self.show(bot, interaction))
+
+    async def show(self, bot: PolicyBot, interaction: discord.Interaction) -> None:
+        """Each cited paragraph, privately, in as many messages as Discord's limits need."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        stored = await asyncio.to_thread(bot.services.answers.get, self.answer_id)
+        if stored is None or not stored.citations:
+            await interaction.followup.send("This answer has no passages to show.", ephemeral=True)
+            return
+        knowledge = bot.services.knowledge
+        paragraphs = await bot.compute(lambda: [knowledge.passage(c) for c in stored.citations])
+        for embeds in passage_messages(stored.citations, paragraphs):
+            await interaction.followup.send(embeds=embeds, ephemeral=True)
 
 
 class ThreadButton(discord.ui.DynamicItem[discord.ui.Button], template=r"pb:thread:(?P<answer>\d{1,18})"):
@@ -140,11 +148,7 @@ class ThreadButton(discord.ui.DynamicItem[discord.ui.Button], template=r"pb:thre
         return cls(int(match["answer"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        bot = bot_of(interaction)
-        try:
-            await open_follow_up_thread(bot, interaction, self.answer_id)
-        except Exception as exc:
-            await bot.report_error(interaction, exc, "opening a thread")
+        await guarded(interaction, "opening a thread", lambda bot: open_follow_up_thread(bot, interaction, self.answer_id))
 
 
 def answer_view(answer_id: int, answer: Answer, offer_thread: bool) -> discord.ui.View:

@@ -30,6 +30,20 @@ def bot_settings(corpus: Path, index_dir: Path, **overrides) -> Settings:
 
 
 @contextlib.asynccontextmanager
+async def synced_bot(bot: PolicyBot, ready_timeout: float = 30) -> AsyncIterator[PolicyBot]:
+    """Start a bot (inside the emulator's patched()), wait until ready, register its commands; close it after."""
+    running = asyncio.create_task(bot.start("emulator-token"))
+    try:
+        await asyncio.wait_for(bot.wait_until_ready(), ready_timeout)
+        await bot.tree.sync()
+        yield bot
+    finally:
+        await bot.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(running, 10)
+
+
+@contextlib.asynccontextmanager
 async def discord_world(settings: Settings, embedder, knowledge=None) -> AsyncIterator[tuple[DiscordEmulator, PolicyBot]]:
     """Start the emulator, connect the bot to it, register its commands; close both afterwards."""
     emulator = DiscordEmulator()
@@ -40,15 +54,7 @@ async def discord_world(settings: Settings, embedder, knowledge=None) -> AsyncIt
             if knowledge is not None:
                 services = replace(services, knowledge=knowledge)
                 knowledge.load()
-            bot = PolicyBot(services, guild_ready_timeout=0.05)
-            running = asyncio.create_task(bot.start("emulator-token"))
-            try:
-                await asyncio.wait_for(bot.wait_until_ready(), 20)
-                await bot.tree.sync()
+            async with synced_bot(PolicyBot(services, guild_ready_timeout=0.05)) as bot:
                 yield emulator, bot
-            finally:
-                await bot.close()
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(running, 10)
     finally:
         await emulator.close()
