@@ -25,13 +25,14 @@ from bot.records import AnswerLog
 from bot.render import error_text
 from bot.settings import Settings
 from index.conversations import ConversationStore
+from index.feeds import FeedStore
 from index.fetch import Fetcher
 from index.knowledge import KnowledgeBase
 
 log = logging.getLogger("policybot")
 T = TypeVar("T")
 
-COGS = ("bot.cogs.ask", "bot.cogs.library", "bot.cogs.admin")
+COGS = ("bot.cogs.ask", "bot.cogs.library", "bot.cogs.admin", "bot.cogs.feeds")
 # Seconds that in-flight answers get to finish when the bot is asked to stop.
 SHUTDOWN_GRACE_SECONDS = 20.0
 
@@ -45,12 +46,14 @@ class Services:
     answers: AnswerLog
     conversations: ConversationStore
     fetcher: Fetcher
+    feeds: FeedStore
 
     def close(self) -> None:
         """Close the index and the databases."""
         self.knowledge.close()
         self.answers.close()
         self.conversations.close()
+        self.feeds.close()
 
 
 class Cooldown:

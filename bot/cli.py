@@ -82,12 +82,21 @@ def build_parser() -> argparse.ArgumentParser:
     remove = sub.add_parser("remove", help="take an article out of the index (its file moves to the removed/ folder)")
     remove.add_argument("article", help="an article id, or the start of its title")
 
+    feed = sub.add_parser("feed", help="RSS/Atom subscriptions whose new items are added as articles")
+    feed_sub = feed.add_subparsers(dest="feed_command", required=True)
+    feed_add = feed_sub.add_parser("add", help="subscribe, and add the newest few items now")
+    feed_add.add_argument("url")
+    feed_sub.add_parser("list", help="the subscribed feeds")
+    feed_remove = feed_sub.add_parser("remove", help="unsubscribe (the articles stay)")
+    feed_remove.add_argument("feed", help="its number, title or URL")
+    feed_sub.add_parser("check", help="add every feed's new items now, then index them (for cron)")
+
     watch = sub.add_parser("watch", help="keep the index up to date: reindex whenever files in the corpus folder change")
     watch.add_argument("--interval", type=float, default=2.0, help="seconds between looks at the folder (default 2)")
 
     sub.add_parser("chat", help="interactive terminal session")
     for name, command in (("index", index), ("articles", articles), ("search", search), ("ask", ask), ("summary", summary),
-                          ("add", add), ("remove", remove), ("watch", watch)):
+                          ("add", add), ("remove", remove), ("watch", watch), ("feed", feed)):
         command.add_argument("--corpus", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         command.add_argument("--index-dir", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
@@ -413,6 +422,48 @@ def run_remove(args: argparse.Namespace, settings: Settings, out: TextIO, err: T
     return EXIT_OK
 
 
+def run_feed(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
+    """`policybot feed add|list|remove|check`."""
+    from index.feeds import FeedError, FeedStore, check_feed, describe_check, subscribe
+
+    store = FeedStore(settings.feeds_database)
+    try:
+        if args.feed_command == "list":
+            feeds = store.feeds()
+            for f in feeds:
+                problem = f"  problem: {f.last_error}" if f.last_error else ""
+                print(f"{f.feed_id:>3}  {f.title}  <{f.url}>  checked {f.checked_at or 'never'}{problem}", file=out)
+            print(f"{len(feeds)} feed(s).", file=out)
+            return EXIT_OK
+        if args.feed_command == "remove":
+            try:
+                found = store.find(args.feed)
+            except LookupError as exc:
+                raise UserError(str(exc)) from None
+            store.remove(found.feed_id)
+            print(f"Unsubscribed from “{found.title}”; its articles stay.", file=out)
+            return EXIT_OK
+        embedder = load_embedder(settings)
+        knowledge = open_knowledge(settings, embedder)
+        fetcher = settings.fetcher()
+        add_url = settings.url_adder(knowledge, fetcher)
+        try:
+            if args.feed_command == "add":
+                checks = [subscribe(store, args.url, fetcher, add_url)]
+                print(f"Subscribed to “{checks[0].feed.title}” (feed {checks[0].feed.feed_id}).", file=out)
+            else:
+                checks = [check_feed(store, feed, fetcher, add_url) for feed in store.feeds()]
+        except FeedError as exc:
+            raise UserError(str(exc)) from None
+        for check in checks:
+            print(describe_check(check), file=out)
+        if any(check.added for check in checks):
+            print(describe_report(knowledge.reindex(), settings), file=err)
+        return EXIT_ERROR if any(check.error for check in checks) else EXIT_OK
+    finally:
+        store.close()
+
+
 def run_watch(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO, stop=None) -> int:
     """`policybot watch`: reindex on every change to the corpus folder until Ctrl-C."""
     import threading
@@ -583,6 +634,8 @@ def main(argv: Iterable[str] | None = None, out: TextIO = sys.stdout, err: TextI
             return run_remove(args, settings, out, err)
         if command == "watch":
             return run_watch(args, settings, out, err)
+        if command == "feed":
+            return run_feed(args, settings, out, err)
         if command == "run" or (command == "start" and settings.discord_token):
             from bot.run import require_token, run_bot
 

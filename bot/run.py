@@ -14,6 +14,7 @@ from bot.app import PolicyBot, Services
 from bot.records import AnswerLog
 from bot.settings import Settings, SettingsError
 from index.conversations import ConversationStore
+from index.feeds import FeedStore
 
 log = logging.getLogger("policybot")
 
@@ -26,7 +27,7 @@ def build_services(settings: Settings, embedder, load_index: bool = True) -> Ser
         if report is not None:
             log.info("built the index: %d articles, %d passages embedded", len(report.added), report.chunks_embedded)
     return Services(settings, knowledge, AnswerLog(settings.bot_database), ConversationStore(settings.conversations_database),
-                    settings.fetcher())
+                    settings.fetcher(), FeedStore(settings.feeds_database))
 
 
 def point_at_discord(settings: Settings) -> None:

@@ -63,6 +63,8 @@ class Settings:
     fetch_max_bytes: int = 10 * 2**20
     fetch_timeout_seconds: float = 20.0
     max_pdf_pages: int = 300
+    # Minutes between checks of subscribed feeds by the running bot (0 = only on demand).
+    feed_check_minutes: int = 60
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, dotenv_path: Path | None = Path(".env")) -> Settings:
@@ -179,6 +181,7 @@ class Settings:
             fetch_max_bytes=integer("FETCH_MAX_MB", 10, 1, 100) * 2**20,
             fetch_timeout_seconds=seconds("FETCH_TIMEOUT_SECONDS", 20.0, 1, 300),
             max_pdf_pages=integer("MAX_PDF_PAGES", 300, 1, 10_000),
+            feed_check_minutes=integer("FEED_CHECK_MINUTES", 60, 0, 10_080),
         )
 
     @property
@@ -222,6 +225,18 @@ class Settings:
     def conversations_database(self) -> Path:
         """Where conversation turns (CLI conversations, Discord threads) are kept."""
         return self.index_dir.parent / "conversations.sqlite"
+
+    @property
+    def feeds_database(self) -> Path:
+        """Where feed subscriptions and the items seen are kept."""
+        return self.index_dir.parent / "feeds.sqlite"
+
+    def url_adder(self, knowledge, fetcher):
+        """add_url bound to this corpus, knowledge base and fetcher: one link in, one AddedArticle out."""
+        from index.ingest import add_url
+
+        return lambda link: add_url(link, self.corpus_dir, knowledge.articles, fetcher, knowledge.similar_articles,
+                                    self.extract_limits())
 
     @property
     def removed_dir(self) -> Path:

@@ -19,7 +19,10 @@ from urllib.parse import urljoin
 
 from index.urls import CheckedTarget, Resolver, UrlRefused, check_url, system_resolver
 
-ACCEPTED_TYPES = {"text/html": "html", "application/xhtml+xml": "html", "text/plain": "text", "application/pdf": "pdf"}
+ARTICLE_TYPES = {"text/html": "html", "application/xhtml+xml": "html", "text/plain": "text", "application/pdf": "pdf"}
+# Feeds are served under many XML types (and sometimes as text/html or text/plain).
+FEED_TYPES = {"application/rss+xml": "feed", "application/atom+xml": "feed", "application/xml": "feed",
+              "text/xml": "feed", "application/rdf+xml": "feed", "application/feed+json": "feed", **ARTICLE_TYPES}
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 USER_AGENT = "policybot/1.0 (article fetcher; +https://github.com/policybot)"
 READ_CHUNK = 64 * 1024
@@ -102,14 +105,17 @@ class Fetcher:
         """Clear a URL (or a redirect target) for fetching; UrlRefused says why not."""
         return check_url(url, self.resolver, self.limits.allow_loopback)
 
-    def fetch(self, url: str) -> FetchedPage:
-        """GET the page, following at most max_redirects checked redirects; UrlRefused or FetchError on failure."""
+    def fetch(self, url: str, accepted: dict[str, str] = ARTICLE_TYPES) -> FetchedPage:
+        """GET the page, following at most max_redirects checked redirects; UrlRefused or FetchError on failure.
+
+        `accepted` maps the content types taken to the page kind reported (articles by default).
+        """
         started = time.monotonic()
         deadline = started + self.limits.timeout_seconds
         target = self.check(url)
         redirects: list[str] = []
         while True:
-            status, location, response_type, body = self._get(target, deadline)
+            status, location, response_type, body = self._get(target, deadline, accepted)
             if status in REDIRECT_STATUSES:
                 if not location:
                     raise FetchError(f"the server answered {status} (a redirect) without saying where to")
@@ -123,10 +129,10 @@ class Fetcher:
                 redirects.append(target.url)
                 continue
             media, charset = response_type
-            return FetchedPage(target.url, ACCEPTED_TYPES[media], media, charset, body,
+            return FetchedPage(target.url, accepted[media], media, charset, body,
                                time.monotonic() - started, tuple(redirects))
 
-    def _get(self, target: CheckedTarget, deadline: float) -> tuple[int, str | None, tuple[str, str], bytes]:
+    def _get(self, target: CheckedTarget, deadline: float, accepted: dict[str, str]) -> tuple[int, str | None, tuple[str, str], bytes]:
         """One request: (status, redirect location, (type, charset), body); the body only for a 200."""
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -141,7 +147,7 @@ class Fetcher:
         try:
             connection.request("GET", target.path, headers={
                 "User-Agent": USER_AGENT,
-                "Accept": "text/html,application/xhtml+xml,text/plain;q=0.9,application/pdf;q=0.8",
+                "Accept": ", ".join(accepted),
                 "Accept-Encoding": "gzip, identity",
             })
             response = connection.getresponse()
@@ -153,8 +159,9 @@ class Fetcher:
             if response.status != 200:
                 raise FetchError(f"the server answered {response.status} {response.reason}".rstrip())
             media, charset = content_type_of(response.getheader("Content-Type"))
-            if media not in ACCEPTED_TYPES:
-                raise FetchError(f"the page is {media or 'of no stated type'}, not HTML, plain text or PDF")
+            if media not in accepted:
+                wanted = "a feed" if "feed" in accepted.values() else "HTML, plain text or PDF"
+                raise FetchError(f"the page is {media or 'of no stated type'}, not {wanted}")
             declared = response.getheader("Content-Length")
             if declared and declared.isdigit() and int(declared) > self.limits.max_bytes:
                 raise FetchError(f"the page is {int(declared) / 2**20:.1f} MB; the limit is {self.limits.max_bytes / 2**20:.0f} MB")

@@ -107,3 +107,22 @@ def test_remove_an_unknown_article_is_a_clear_error(run):
 def test_watch_refuses_a_silly_interval(run):
     code, _, err = run("watch", "--interval", "0")
     assert code == EXIT_ERROR and "--interval must be between" in err
+
+
+def test_feed_subscribe_list_check_and_remove(run, monkeypatch):
+    monkeypatch.setenv("FETCH_ALLOW_LOOPBACK", "true")
+    with web_server() as (base, routes):
+        feed = f'<?xml version="1.0"?><rss version="2.0"><channel><title>Port news</title><item><title>Pilots</title>' \
+               f'<link>{base}/article</link></item></channel></rss>'
+        routes.add("/feed.xml", lambda h: send(h, 200, feed.encode(), "application/rss+xml"))
+        code, out, err = run("feed", "add", f"{base}/feed.xml")
+        assert code == EXIT_OK, err
+        assert "Subscribed to “Port news” (feed 1)." in out and "Port news: 1 new article" in out
+        code, out, _ = run("feed", "check")
+        assert code == EXIT_OK and "Port news: 0 new articles" in out
+        code, out, _ = run("feed", "list")
+        assert "Port news" in out and "1 feed(s)." in out
+        code, out, _ = run("feed", "remove", "port")
+        assert code == EXIT_OK and "Unsubscribed from “Port news”" in out
+        code, _, err = run("feed", "add", f"{base}/missing")
+        assert code == EXIT_ERROR and "404" in err

@@ -58,6 +58,38 @@ def describe_reindex(report: IndexReport) -> str:
     return shorten(line, CONTENT_LIMIT)
 
 
+async def reindex_with_progress(bot: PolicyBot, interaction: discord.Interaction, intro: str,
+                                rebuild: bool = False) -> IndexReport:
+    """Run the reindex in a worker thread, editing the deferred reply with progress at most once a second."""
+    progress = {"done": 0, "total": 0}
+
+    def on_progress(done: int, total: int) -> None:
+        progress["done"], progress["total"] = done, total
+
+    work = asyncio.ensure_future(asyncio.to_thread(bot.services.knowledge.reindex, on_progress, rebuild))
+    shown: tuple[int, int] | None = None
+    last_edit = time.monotonic()
+    while True:
+        done, _ = await asyncio.wait({work}, timeout=PROGRESS_INTERVAL_SECONDS)
+        if done:
+            return work.result()
+        state = (progress["done"], progress["total"])
+        if state != shown and time.monotonic() - last_edit >= PROGRESS_INTERVAL_SECONDS:
+            status = f"embedding passages: {state[0]:,} of {state[1]:,}…" if state[1] else "reading the corpus…"
+            await interaction.edit_original_response(content=f"{intro} {status}")
+            shown, last_edit = state, time.monotonic()
+
+
+async def reindex_or_explain(bot: PolicyBot, interaction: discord.Interaction, intro: str,
+                             rebuild: bool = False) -> IndexReport | None:
+    """A reindex, or None after telling the admin one is already running."""
+    try:
+        return await reindex_with_progress(bot, interaction, intro, rebuild)
+    except ReindexRunningError:
+        await interaction.edit_original_response(content="A reindex is already running; try again when it has finished.")
+        return None
+
+
 class AdminCog(commands.Cog, name="Admin"):
     """Changing what the bot knows."""
 
@@ -66,34 +98,6 @@ class AdminCog(commands.Cog, name="Admin"):
 
     def __init__(self, bot: PolicyBot):
         self.bot = bot
-
-    async def reindex_with_progress(self, interaction: discord.Interaction, intro: str, rebuild: bool = False) -> IndexReport:
-        """Run the reindex in a worker thread, editing the deferred reply with progress at most once a second."""
-        progress = {"done": 0, "total": 0}
-
-        def on_progress(done: int, total: int) -> None:
-            progress["done"], progress["total"] = done, total
-
-        work = asyncio.ensure_future(asyncio.to_thread(self.bot.services.knowledge.reindex, on_progress, rebuild))
-        shown: tuple[int, int] | None = None
-        last_edit = time.monotonic()
-        while True:
-            done, _ = await asyncio.wait({work}, timeout=PROGRESS_INTERVAL_SECONDS)
-            if done:
-                return work.result()
-            state = (progress["done"], progress["total"])
-            if state != shown and time.monotonic() - last_edit >= PROGRESS_INTERVAL_SECONDS:
-                status = f"embedding passages: {state[0]:,} of {state[1]:,}…" if state[1] else "reading the corpus…"
-                await interaction.edit_original_response(content=f"{intro} {status}")
-                shown, last_edit = state, time.monotonic()
-
-    async def reindex_or_explain(self, interaction: discord.Interaction, intro: str, rebuild: bool = False) -> IndexReport | None:
-        """A reindex, or None after telling the admin one is already running."""
-        try:
-            return await self.reindex_with_progress(interaction, intro, rebuild)
-        except ReindexRunningError:
-            await interaction.edit_original_response(content="A reindex is already running; try again when it has finished.")
-            return None
 
     @app_commands.command(name="reindex", description="Update the index from the corpus folder (admins)")
     @app_commands.describe(full="Embed every article again instead of only the changed ones")
@@ -105,7 +109,7 @@ class AdminCog(commands.Cog, name="Admin"):
         await interaction.response.defer(ephemeral=True, thinking=True)
         async with self.bot.tracked():
             await interaction.edit_original_response(content="Reindexing: reading the corpus…")
-            report = await self.reindex_or_explain(interaction, "Reindexing:", rebuild=full)
+            report = await reindex_or_explain(self.bot, interaction, "Reindexing:", rebuild=full)
             if report is not None:
                 log.info("reindex by %s: %s", interaction.user.id, describe_reindex(report))
                 await interaction.edit_original_response(content=describe_reindex(report))
@@ -118,7 +122,7 @@ class AdminCog(commands.Cog, name="Admin"):
         except IngestError as exc:
             await interaction.edit_original_response(content=shorten(f"Nothing added: {exc}", CONTENT_LIMIT))
             return
-        report = await self.reindex_or_explain(interaction, f"Saved {added.path.name}; indexing:")
+        report = await reindex_or_explain(self.bot, interaction, f"Saved {added.path.name}; indexing:")
         if report is None:
             return
         passages = next((a.chunks for a in knowledge.articles if a.article_id == added.article.article_id), 0)
@@ -180,7 +184,7 @@ class AdminCog(commands.Cog, name="Admin"):
                 where = f"Its file was moved to {moved}."
             except LookupError:
                 where = "Its file was already gone from the corpus folder."
-            report = await self.reindex_or_explain(interaction, f"Removing “{info.title}”:")
+            report = await reindex_or_explain(self.bot, interaction, f"Removing “{info.title}”:")
             if report is not None:
                 await interaction.edit_original_response(content=shorten(
                     f"Removed “{info.title}”. {where} {describe_reindex(report)}", CONTENT_LIMIT))

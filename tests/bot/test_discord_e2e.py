@@ -479,3 +479,46 @@ def test_loopback_pages_are_refused_unless_the_setting_allows_them(paths, embedd
     with web_server() as (base, routes):
         reply = asyncio.run(scenario(base))
         assert "loopback" in reply and routes.hits == []
+
+
+def test_admins_subscribe_to_a_feed_whose_new_items_become_answerable(paths, embedder):
+    from tests.support.web_server import send, web_server
+
+    corpus, index_dir = paths
+    items = ["tidal"]
+
+    def feed(base):
+        entries = "".join(f"<item><title>{name}</title><link>{base}/{name}</link></item>" for name in items)
+        return f'<?xml version="1.0"?><rss version="2.0"><channel><title>Energy desk</title>{entries}</channel></rss>'.encode()
+
+    async def scenario(base):
+        settings = bot_settings(corpus, index_dir, fetch_allow_loopback=True, feed_check_minutes=0)
+        async with discord_world(settings, embedder) as (emulator, bot):
+            refused = await emulator.slash("feed", {"url": f"{base}/feed.xml"}, subcommand="add", user=emulator.member)
+            assert "manage this server" in (await refused.wait_final())["content"]
+
+            added = await emulator.slash("feed", {"url": f"{base}/feed.xml"}, subcommand="add", user=emulator.admin)
+            final = await added.wait_final(lambda m: m["content"].startswith(("Subscribed to", "Not")), timeout=60)
+            assert "Subscribed to “Energy desk”" in final["content"] and "Estuary barrage approved" in final["content"]
+
+            items.append("wind")
+            checks = await bot.get_cog("Feeds").check_all()
+            assert [a.article.title for a in checks[0].added] == ["Offshore wind auction"]
+            asked = await emulator.slash("ask", {"question": "How many gigawatts were offered in the offshore wind auction?"})
+            assert "Offshore wind auction" in embed_text(await asked.wait_final())
+
+            listing = await emulator.slash("feed", subcommand="list", user=emulator.admin)
+            assert "Energy desk" in (await listing.wait_final())["content"]
+            choices = await emulator.autocomplete("feed", {"feed": "energy"}, focused="feed", subcommand="remove",
+                                                  user=emulator.admin)
+            removed = await emulator.slash("feed", {"feed": choices[0]["value"]}, subcommand="remove", user=emulator.admin)
+            assert "Unsubscribed" in (await removed.wait_final())["content"]
+            no_problems(emulator)
+
+    wind = TIDAL_PAGE.replace("Estuary barrage approved", "Offshore wind auction").replace(
+        "approved a tidal barrage across the Severn estuary", "offered four gigawatts of offshore wind leases in an auction")
+    with web_server() as (base, routes):
+        routes.add("/feed.xml", lambda h: send(h, 200, feed(base), "application/rss+xml"))
+        routes.add("/tidal", lambda h: send(h, 200, TIDAL_PAGE.format(megawatts="240").encode()))
+        routes.add("/wind", lambda h: send(h, 200, wind.format(megawatts="900").encode()))
+        asyncio.run(scenario(base))
