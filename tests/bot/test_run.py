@@ -88,11 +88,11 @@ def test_sync_registers_the_commands_globally_or_in_one_guild(paths, tmp_path):
     guild_code, guild_out, guild_err, global_code, global_out, global_err, commands = asyncio.run(scenario())
     assert guild_code == 0, guild_err
     assert global_code == 0, global_err
-    names = {"ask", "summary", "articles", "help", "reindex", "add", "remove"}
+    names = {"ask", "summary", "articles", "help", "reindex", "add", "remove", "feed"}
     assert {c["name"] for c in commands["global"]} == names
     guild_commands = [v for k, v in commands.items() if k != "global"]
     assert {c["name"] for c in guild_commands[0]} == names
-    assert guild_out.startswith("Synced 7 commands to server ") and "/ask" in guild_out
+    assert guild_out.startswith("Synced 8 commands to server ") and "/ask" in guild_out
     assert "global" in global_out
     assert TOKEN not in guild_out + guild_err + global_out + global_err
 
