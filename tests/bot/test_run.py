@@ -110,3 +110,24 @@ def test_a_refused_token_is_a_clear_error(paths, tmp_path):
     assert code == 1
     assert "Discord refused DISCORD_TOKEN" in out and "Traceback" not in out
     assert TOKEN not in out
+
+
+def test_ctrl_c_stops_the_bot_cleanly(paths, tmp_path):
+    corpus, index_dir = paths
+
+    async def scenario():
+        async with DiscordEmulator() as emulator:
+            process = await policybot(bot_environment(emulator, corpus, index_dir), "run", cwd=tmp_path)
+            try:
+                await emulator.wait_until_identified(timeout=120)
+                process.send_signal(signal.SIGINT)
+                code = await asyncio.wait_for(process.wait(), 60)
+            finally:
+                if process.returncode is None:
+                    process.kill()
+                    await process.wait()
+            return code, (await process.stderr.read()).decode()
+
+    code, err = asyncio.run(scenario())
+    assert code == 0, err
+    assert "shutting down on a signal" in err and "stopped" in err and "Traceback" not in err
