@@ -7,6 +7,7 @@ are remembered in SQLite so an item is added once. The caller reindexes once aft
 
 from __future__ import annotations
 
+import logging
 import re
 import sqlite3
 import threading
@@ -18,6 +19,8 @@ from pathlib import Path
 from index.fetch import FEED_TYPES, Fetcher, FetchError
 from index.ingest import AddedArticle, IngestError
 from index.urls import UrlRefused, normalize_url
+
+logger = logging.getLogger(__name__)
 
 # Items added at most per feed and check: a feed that suddenly lists hundreds of links (or a
 # first check of a busy feed) cannot flood the library or the embedding queue.
@@ -82,14 +85,38 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def refuse_declarations(data: bytes) -> None:
+    """FeedError when the document declares a DTD or entities anywhere (an entity bomb, external entities).
+
+    A feed has no reason to declare any. The whole document is scanned by expat with handlers
+    that stop at the first declaration, so padding cannot hide one; a document expat cannot
+    parse is left to feedparser, which reads broken feeds leniently but declares nothing.
+    """
+    from xml.parsers import expat
+
+    def refuse(*_args) -> None:
+        raise FeedError("the feed declares a DTD or XML entities; refused")
+
+    def doctype(name, system_id, public_id, has_internal_subset) -> None:
+        if (name or "").lower() == "html" and not has_internal_subset:
+            raise FeedError("this is a web page, not an RSS or Atom feed")
+        refuse()
+
+    parser = expat.ParserCreate()
+    parser.StartDoctypeDeclHandler = doctype
+    parser.EntityDeclHandler = refuse
+    try:
+        parser.Parse(data, True)
+    except expat.ExpatError:
+        if _DECLARATIONS.search(data):
+            raise FeedError("the feed declares a DTD or XML entities; refused") from None
+
+
 def parse_feed(data: bytes) -> tuple[str, list[FeedItem]]:
     """(title, items newest first) of an RSS or Atom document; FeedError when it is not a feed."""
     import feedparser
 
-    # The standard XML parser refuses external entities, and expat caps entity expansion;
-    # a feed has no reason to declare any, so refusing them outright leaves nothing to trust.
-    if _DECLARATIONS.search(data[:65536]):
-        raise FeedError("the feed declares a DTD or XML entities; refused")
+    refuse_declarations(data)
     parsed = feedparser.parse(data, sanitize_html=True, resolve_relative_uris=False)
     if not parsed.get("version") and not parsed.entries:
         reason = parsed.get("bozo_exception")
@@ -195,6 +222,9 @@ def add_items(store: FeedStore, feed: Feed, links: list[str], add_url: AddUrl) -
             check.added.append(add_url(link))
         except IngestError as exc:
             check.failed.append((link, str(exc)))
+        except Exception as exc:  # one odd item must not stop the feed, nor be retried at every check
+            logger.exception("feed item %s could not be added", link)
+            check.failed.append((link, f"unexpected error ({exc.__class__.__name__})"))
         store.mark_seen(feed.feed_id, [link])
     return check
 

@@ -173,6 +173,8 @@ class Fetcher:
             raise FetchError(f"the page took longer than {self.limits.timeout_seconds:g} s") from None
         except ssl.SSLError as exc:
             raise FetchError(f"the secure connection failed ({exc.reason or exc})") from None
+        except (ValueError, UnicodeError) as exc:
+            raise FetchError(f"the request could not be made ({exc.__class__.__name__}: {exc})") from None
         except (OSError, http.client.HTTPException) as exc:
             if time.monotonic() >= deadline:
                 raise FetchError(f"the page took longer than {self.limits.timeout_seconds:g} s") from None

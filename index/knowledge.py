@@ -205,7 +205,9 @@ class KnowledgeBase:
         try:
             report, store = update_index(self.corpus_dir, self.index_dir, self.embedder, self.options,
                                          rebuild=rebuild, progress=progress, warn=warn)
-            if report.changed or report.rebuilt or self._snapshot is None:
+            current = self._snapshot
+            # Another process (`policybot add`, `watch`, `feed check`) may have written a newer generation.
+            if report.changed or report.rebuilt or current is None or store.generation != current.store.generation:
                 self._install(store)
             else:
                 store.close()

@@ -7,7 +7,7 @@ import re
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 # Query parameters that only say where a click came from; the same article without them.
 TRACKING_PARAMETERS = frozenset({
@@ -73,7 +73,9 @@ def normalize_url(url: str) -> str:
         netloc += f":{port}"
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
              if k.lower() not in TRACKING_PARAMETERS and not k.lower().startswith(TRACKING_PREFIXES)]
-    return urlunsplit((scheme, netloc, parts.path or "/", urlencode(sorted(query)), ""))
+    # Non-ASCII in the path (café, 政策) is percent-encoded: HTTP needs ASCII, and one spelling per page.
+    path = quote(parts.path or "/", safe="/%:@!$&'()*+,;=~")
+    return urlunsplit((scheme, netloc, path, urlencode(sorted(query)), ""))
 
 
 def same_page(first: str, second: str) -> bool:

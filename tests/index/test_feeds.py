@@ -61,6 +61,9 @@ def test_rss_and_atom_give_titles_and_links():
     (b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><rss><channel><title>&x;</title>'
      b"</channel></rss>", "DTD or XML entities"),
     (b"<html><body><p>Just a page</p></body></html>", "not an RSS or Atom feed"),
+    (b"<!DOCTYPE html><html><body><p>A page with a doctype</p></body></html>", "a web page, not an RSS or Atom feed"),
+    (b'<?xml version="1.0"?><!-- ' + b"x" * 100_000 + b' --><!DOCTYPE r [<!ENTITY a "aaaa">]><rss><channel>'
+     b"<title>&a;</title></channel></rss>", "DTD or XML entities"),
     (b"\x00\x01\x02 binary", "not an RSS or Atom feed"),
 ])
 def test_hostile_or_wrong_documents_are_refused(data, reason):
@@ -102,6 +105,35 @@ def test_a_broken_item_is_reported_once_and_a_broken_feed_is_recorded(site, tmp_
     routes.add("/feed.xml", lambda h: send(h, 500, b"oops"))
     broken = check_feed(store, check.feed, fetcher, add)
     assert "500" in broken.error and "500" in store.feeds()[0].last_error
+
+
+def test_an_item_link_with_non_ascii_characters_is_added(site, tmp_path):
+    base, routes = site
+    title, body = TOPICS["ferries"]
+    routes.add("/news/caf%C3%A9", lambda h: send(h, 200, ARTICLE.format(title="Café terraces", body=body).encode()))
+    routes.add("/feed.xml", lambda h: send(h, 200, rss(base, []).replace(
+        b"</channel>", f"<item><title>x</title><link>{base}/news/café</link></item></channel>".encode()), "application/rss+xml"))
+    store = FeedStore(tmp_path / "feeds.sqlite")
+    fetcher, add = adder(tmp_path / "corpus")
+    check = subscribe(store, f"{base}/feed.xml", fetcher, add)
+    assert [a.article.title for a in check.added] == ["Café terraces"] and check.failed == []
+
+
+def test_an_unexpected_failure_on_one_item_does_not_stop_the_others(site, tmp_path):
+    base, routes = site
+    routes.add("/feed.xml", lambda h: send(h, 200, rss(base, ["ferries", "cranes"]), "application/rss+xml"))
+    store = FeedStore(tmp_path / "feeds.sqlite")
+    fetcher, add = adder(tmp_path / "corpus")
+
+    def flaky(link):
+        if "ferries" in link:
+            raise RuntimeError("boom")
+        return add(link)
+
+    check = subscribe(store, f"{base}/feed.xml", fetcher, flaky)
+    assert [a.article.title for a in check.added] == ["New container cranes"]
+    assert check.failed[0][1] == "unexpected error (RuntimeError)"
+    assert check_feed(store, check.feed, fetcher, flaky).failed == []
 
 
 def test_feeds_go_through_the_same_address_guard(tmp_path):

@@ -101,3 +101,14 @@ def test_unchanged_reindex_keeps_the_snapshot(small_corpus, tmp_path, fake_embed
     before = kb._snapshot
     report = kb.reindex()
     assert not report.changed and kb._snapshot is before and not before.retired
+
+
+def test_reindex_picks_up_an_index_another_process_wrote(small_corpus, tmp_path, fake_embedder):
+    from index.indexer import update_index
+
+    kb = knowledge_over(small_corpus, tmp_path, fake_embedder)
+    write_article(small_corpus, "ferries.md", "Ferries", "The island ferry sails hourly.")
+    update_index(small_corpus, tmp_path / "index", fake_embedder)[1].close()  # as `policybot add` would
+    assert kb.stats()[0] == 4
+    report = kb.reindex()
+    assert not report.changed and kb.stats()[0] == 5
