@@ -18,6 +18,7 @@ from bot.app import PolicyBot
 from bot.render import CONTENT_LIMIT, article_choices, shorten
 from index.ingest import AddedArticle, IngestError, add_article_file, add_url, describe_added, remove_article_file
 from index.knowledge import ReindexRunningError
+from index.store import IndexBusyError
 from index.models import IndexReport
 
 log = logging.getLogger("policybot.admin")
@@ -76,18 +77,36 @@ async def reindex_with_progress(bot: PolicyBot, interaction: discord.Interaction
         state = (progress["done"], progress["total"])
         if state != shown and time.monotonic() - last_edit >= PROGRESS_INTERVAL_SECONDS:
             status = f"embedding passages: {state[0]:,} of {state[1]:,}…" if state[1] else "reading the corpus…"
-            await interaction.edit_original_response(content=f"{intro} {status}")
+            try:
+                await interaction.edit_original_response(content=f"{intro} {status}")
+            except discord.HTTPException:
+                # A progress line is a courtesy: a failed edit (or an interaction past its
+                # 15 minutes) must not abandon the reindex's final report.
+                log.warning("could not show reindex progress", exc_info=True)
             shown, last_edit = state, time.monotonic()
 
 
 async def reindex_or_explain(bot: PolicyBot, interaction: discord.Interaction, intro: str,
-                             rebuild: bool = False) -> IndexReport | None:
-    """A reindex, or None after telling the admin one is already running."""
-    try:
-        return await reindex_with_progress(bot, interaction, intro, rebuild)
-    except ReindexRunningError:
-        await interaction.edit_original_response(content="A reindex is already running; try again when it has finished.")
-        return None
+                             rebuild: bool = False, wait: bool = False) -> IndexReport | None:
+    """A reindex, or None after telling the admin why not.
+
+    With `wait` (a change was already saved, so it must be indexed), a reindex that is already
+    running is waited for and then followed by ours, instead of asking the admin to retry.
+    """
+    while True:
+        try:
+            return await reindex_with_progress(bot, interaction, intro, rebuild)
+        except ReindexRunningError:
+            if not wait:
+                await interaction.edit_original_response(content="A reindex is already running; try again when it has finished.")
+                return None
+            await interaction.edit_original_response(content=f"{intro} waiting for the reindex that is running…")
+            await asyncio.sleep(2)
+        except IndexBusyError:
+            await interaction.edit_original_response(content=(
+                "The index is being written by another program (`policybot index`, `add` or `watch`). "
+                "The change is saved in the corpus; run `/reindex` once that program has finished."))
+            return None
 
 
 class AdminCog(commands.Cog, name="Admin"):
@@ -122,7 +141,7 @@ class AdminCog(commands.Cog, name="Admin"):
         except IngestError as exc:
             await interaction.edit_original_response(content=shorten(f"Nothing added: {exc}", CONTENT_LIMIT))
             return
-        report = await reindex_or_explain(self.bot, interaction, f"Saved {added.path.name}; indexing:")
+        report = await reindex_or_explain(self.bot, interaction, f"Saved {added.path.name}; indexing:", wait=True)
         if report is None:
             return
         passages = next((a.chunks for a in knowledge.articles if a.article_id == added.article.article_id), 0)
@@ -184,7 +203,7 @@ class AdminCog(commands.Cog, name="Admin"):
                 where = f"Its file was moved to {moved}."
             except LookupError:
                 where = "Its file was already gone from the corpus folder."
-            report = await reindex_or_explain(self.bot, interaction, f"Removing “{info.title}”:")
+            report = await reindex_or_explain(self.bot, interaction, f"Removing “{info.title}”:", wait=True)
             if report is not None:
                 await interaction.edit_original_response(content=shorten(
                     f"Removed “{info.title}”. {where} {describe_reindex(report)}", CONTENT_LIMIT))

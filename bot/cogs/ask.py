@@ -98,6 +98,8 @@ class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=r"pb:vote:(
 
     async def record(self, bot: PolicyBot, interaction: discord.Interaction) -> None:
         """Store the vote (replacing this member's earlier one) and thank them privately."""
+        # Acknowledge before touching the database: worker threads may all be busy answering.
+        await interaction.response.defer(ephemeral=True, thinking=True)
         answers = bot.services.answers
         if await asyncio.to_thread(answers.get, self.answer_id) is None:
             await send_private(interaction, "That answer is no longer on record, so it can't be rated.")
@@ -170,6 +172,8 @@ async def open_follow_up_thread(bot: PolicyBot, interaction: discord.Interaction
         await send_private(interaction, "Follow-up threads work under answers in server channels. "
                                         "Here, just ask your next question.")
         return
+    # Acknowledge first: the lock below may be held by another click while Discord creates a thread.
+    await interaction.response.defer(ephemeral=True, thinking=True)
     services = bot.services
     async with bot.thread_lock:
         existing = await asyncio.to_thread(services.answers.thread_for_answer, answer_id)
@@ -180,7 +184,6 @@ async def open_follow_up_thread(bot: PolicyBot, interaction: discord.Interaction
         if stored is None:
             await send_private(interaction, "That answer is no longer on record; ask again to start a thread.")
             return
-        await interaction.response.defer(ephemeral=True, thinking=True)
         thread = await message.create_thread(name=shorten(stored.question, THREAD_NAME_LIMIT), auto_archive_duration=1440)
         await asyncio.to_thread(services.answers.add_thread, thread.id, answer_id)
         await asyncio.to_thread(services.conversations.add, thread_conversation(thread.id), stored.question, stored.text)
@@ -230,6 +233,9 @@ class AskCog(commands.Cog, name="Ask"):
         except ValueError as exc:
             await send_private(interaction, str(exc))
             return
+        if interaction.guild_id is None and not self.bot.services.settings.allow_dms:
+            await send_private(interaction, "I don't answer in direct messages here; ask with `/ask` in the server.")
+            return
         if self.bot.stopping:
             await send_private(interaction, "I'm restarting; please ask again in a minute.")
             return
@@ -242,7 +248,8 @@ class AskCog(commands.Cog, name="Ask"):
             in_thread = self.is_bot_thread(interaction.channel_id)
             conversation = thread_conversation(interaction.channel_id) if in_thread else None
             asked, view = await self.answer(question, interaction.user.id, interaction.guild_id, interaction.channel_id,
-                                            conversation, offer_thread=interaction.guild_id is not None and not in_thread)
+                                            conversation, offer_thread=interaction.guild_id is not None
+                                            and not isinstance(interaction.channel, discord.Thread))
             await interaction.edit_original_response(embed=asked.embed, view=view)
 
     @commands.Cog.listener()
@@ -250,8 +257,11 @@ class AskCog(commands.Cog, name="Ask"):
         """Answer a mention, a DM, or any message in one of the bot's follow-up threads."""
         if message.author.bot or message.webhook_id is not None or self.bot.user is None:
             return
+        if message.type not in (discord.MessageType.default, discord.MessageType.reply):
+            return  # members joining a thread, pins and other system messages are not questions
         me = self.bot.user
-        mentioned = any(user.id == me.id for user in message.mentions)
+        # Written out in the text, not only implied by replying to one of the bot's messages.
+        mentioned = re.search(rf"<@!?{me.id}>", message.content) is not None
         if message.guild is None:
             if not self.bot.services.settings.allow_dms:
                 await message.channel.send("I don't answer direct messages here; ask with `/ask` in the server.")
@@ -281,7 +291,8 @@ class AskCog(commands.Cog, name="Ask"):
                 async with message.channel.typing():
                     asked, view = await self.answer(
                         question, message.author.id, message.guild.id if message.guild else None, message.channel.id,
-                        conversation, offer_thread=message.guild is not None and conversation is None,
+                        conversation, offer_thread=message.guild is not None and conversation is None
+                        and not isinstance(message.channel, discord.Thread),
                     )
                 await message.reply(embed=asked.embed, view=view, mention_author=False)
             except Exception as exc:

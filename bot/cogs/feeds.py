@@ -56,7 +56,14 @@ class FeedsCog(commands.Cog, name="Feeds"):
         add_url = self.add_url()
 
         def work() -> list[FeedCheck]:
-            return [check_feed(services.feeds, feed, services.fetcher, add_url) for feed in services.feeds.feeds()]
+            checks = []
+            for feed in services.feeds.feeds():
+                try:
+                    checks.append(check_feed(services.feeds, feed, services.fetcher, add_url))
+                except Exception as exc:  # one feed's surprise must not stop the others or the reindex
+                    log.exception("feed %s could not be checked", feed.url)
+                    checks.append(FeedCheck(feed, error=f"unexpected error ({exc.__class__.__name__})"))
+            return checks
 
         checks = await asyncio.to_thread(work)
         if any(check.added for check in checks):
@@ -98,7 +105,7 @@ class FeedsCog(commands.Cog, name="Feeds"):
                 return
             summary = describe_subscription(check)
             if check.added:
-                report = await reindex_or_explain(self.bot, interaction, "Subscribed; indexing the first items:")
+                report = await reindex_or_explain(self.bot, interaction, "Subscribed; indexing the first items:", wait=True)
                 if report is not None:
                     summary += f"\n{describe_reindex(report)}"
             await interaction.edit_original_response(content=shorten(summary, CONTENT_LIMIT))
@@ -134,7 +141,7 @@ class FeedsCog(commands.Cog, name="Feeds"):
     async def feed_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         """Feeds whose title or URL contains what was typed."""
         wanted = current.casefold()
-        feeds = [f for f in self.bot.services.feeds.feeds() if wanted in f.title.casefold() or wanted in f.url.casefold()]
+        feeds = [f for f in await asyncio.to_thread(self.bot.services.feeds.feeds) if wanted in f.title.casefold() or wanted in f.url.casefold()]
         return [app_commands.Choice(name=shorten(f"{f.feed_id}. {f.title}", CHOICE_LIMIT), value=str(f.feed_id)) for f in feeds[:25]]
 
 

@@ -9,8 +9,8 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.app import PolicyBot
-from bot.render import article_choices, articles_page, help_embed, summary_embed
+from bot.app import PolicyBot, send_private
+from bot.render import CONTENT_LIMIT, article_choices, articles_page, help_embed, shorten, summary_embed
 
 LENGTHS = [
     app_commands.Choice(name="short (3 sentences)", value="short"),
@@ -24,8 +24,9 @@ def no_article_message(knowledge, typed: str) -> str:
     matches = knowledge.match_articles(typed, limit=6)
     if len(matches) > 1:
         shown = "; ".join(f"“{m.title}”" for m in matches[:5])
-        return f"Several articles match “{typed}”: {shown}. Pick one from the list as you type."
-    return f"No indexed article matches “{typed}”. Start typing a title and pick it from the list, or see `/articles`."
+        return shorten(f"Several articles match “{typed}”: {shown}. Pick one from the list as you type.", CONTENT_LIMIT)
+    return shorten(f"No indexed article matches “{typed}”. Start typing a title and pick it from the list, or see `/articles`.",
+                   CONTENT_LIMIT)
 
 
 class ArticlesPageButton(discord.ui.DynamicItem[discord.ui.Button], template=r"pb:articles:(?P<page>\d{1,6}):(?P<way>prev|next)"):
@@ -83,6 +84,9 @@ class LibraryCog(commands.Cog, name="Library"):
         """Summarise the chosen article in a worker thread."""
         knowledge = self.bot.services.knowledge
         chosen = length.value if length else "medium"
+        if interaction.guild_id is None and not self.bot.services.settings.allow_dms:
+            await send_private(interaction, "I don't answer in direct messages here; use `/summary` in the server.")
+            return
         await interaction.response.defer(thinking=True)
         async with self.bot.tracked():
             started = time.perf_counter()

@@ -522,3 +522,42 @@ def test_admins_subscribe_to_a_feed_whose_new_items_become_answerable(paths, emb
         routes.add("/tidal", lambda h: send(h, 200, TIDAL_PAGE.format(megawatts="240").encode()))
         routes.add("/wind", lambda h: send(h, 200, wind.format(megawatts="900").encode()))
         asyncio.run(scenario(base))
+
+
+def test_an_article_added_during_a_reindex_waits_for_it_and_is_then_indexed(paths, embedder):
+    corpus, index_dir = paths
+
+    async def scenario():
+        async with discord_world(bot_settings(corpus, index_dir), embedder) as (emulator, bot):
+            running = bot.services.knowledge._reindex_lock
+            running.acquire()  # as if another reindex were running
+            try:
+                upload = emulator.add_attachment("canals.md", b"---\ntitle: Canal tolls\n---\n\n"
+                                                 b"The canal authority doubled tolls for coal barges in March.\n")
+                added = await emulator.slash("add", {"file": upload}, subcommand="file", user=emulator.admin)
+                await added.wait_final(lambda m: "waiting for the reindex" in m["content"], timeout=30)
+            finally:
+                running.release()
+            final = await added.wait_final(lambda m: m["content"].startswith("Added"), timeout=60)
+            assert "Canal tolls" in final["content"]
+            assert sorted(p.name for p in corpus.glob("canals*.md")) == ["canals.md"]
+            assert any(a.article_id == "canals" for a in bot.services.knowledge.articles)
+            no_problems(emulator)
+
+    asyncio.run(scenario())
+
+
+def test_replying_to_an_answer_without_mentioning_the_bot_is_not_a_question(paths, embedder):
+    corpus, index_dir = paths
+
+    async def scenario():
+        async with discord_world(bot_settings(corpus, index_dir), embedder) as (emulator, bot):
+            question = await emulator.send_message("what is the small deal?", mention_bot=True)
+            reply = await emulator.wait_for(lambda: next(
+                (m for m in emulator.bot_messages() if (m.get("message_reference") or {}).get("message_id") == question["id"]), None))
+            await emulator.send_message("thanks!", reply_to=reply)
+            await asyncio.sleep(0.5)
+            assert len([m for m in emulator.bot_messages() if m.get("message_reference")]) == 1
+            no_problems(emulator)
+
+    asyncio.run(scenario())
