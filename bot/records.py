@@ -75,6 +75,8 @@ class AnswerLog:
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(SCHEMA)
         self._lock = threading.Lock()
+        # Asked for every message in every thread, on the event loop: answered from memory.
+        self._threads = {row[0] for row in self._db.execute("SELECT thread_id FROM threads")}
 
     def record(self, answer: Answer, user_id: int, guild_id: int | None, channel_id: int | None) -> int:
         """Keep an answer (with its citations, or related reading after an abstention); returns its id."""
@@ -126,6 +128,7 @@ class AnswerLog:
         with self._lock:
             self._db.execute("INSERT OR IGNORE INTO threads (thread_id, answer_id, created_at) VALUES (?, ?, ?)",
                              (thread_id, answer_id, _now()))
+            self._threads.add(thread_id)
 
     def thread_for_answer(self, answer_id: int) -> int | None:
         """The follow-up thread already opened under an answer, if any."""
@@ -134,9 +137,8 @@ class AnswerLog:
         return int(row[0]) if row else None
 
     def is_bot_thread(self, thread_id: int) -> bool:
-        """True for a thread the bot opened for follow-ups."""
-        with self._lock:
-            return self._db.execute("SELECT 1 FROM threads WHERE thread_id = ?", (thread_id,)).fetchone() is not None
+        """True for a thread the bot opened for follow-ups (from memory, no database read)."""
+        return thread_id in self._threads
 
     def close(self) -> None:
         """Close the database."""

@@ -89,10 +89,14 @@ def safe_filename(name: str, accepted: Sequence[str] = ARTICLE_SUFFIXES) -> str:
 
 
 def free_name(corpus_dir: Path, stem: str) -> str:
-    """`stem.md`, or `stem-2.md`, `stem-3.md`… when that file already holds another article."""
+    """`stem.md`, or `stem-2.md`, `stem-3.md`… when that name's article id is already taken.
+
+    Ids ignore the suffix, so `stem.txt` or `stem.markdown` in the corpus takes `stem.md`'s id too.
+    """
     stem = stem or "article"
+    taken = {article_id_for(path, corpus_dir) for path in corpus_files(corpus_dir)} if corpus_dir.is_dir() else set()
     candidate, n = f"{stem}.md", 1
-    while (corpus_dir / candidate).exists():
+    while article_id_for(corpus_dir / candidate, corpus_dir) in taken:
         n += 1
         candidate = f"{stem}-{n}.md"
     return candidate

@@ -50,3 +50,10 @@ def test_threads_are_remembered_once(tmp_path):
     assert log.is_bot_thread(55)
     assert log.thread_for_answer(answer_id) == 55
     assert log.thread_for_answer(answer_id + 1) is None
+
+
+def test_threads_are_remembered_across_a_restart(tmp_path):
+    log = AnswerLog(tmp_path / "bot.sqlite")
+    log.add_thread(77, log.record(an_answer(), 7, 1, 2))
+    log.close()
+    assert AnswerLog(tmp_path / "bot.sqlite").is_bot_thread(77)

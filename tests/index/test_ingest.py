@@ -163,3 +163,14 @@ def test_an_absurdly_long_article_is_refused(tmp_path):
     with pytest.raises(IngestError, match="words; the limit is"):
         add_article_file(tmp_path, "dump.txt", b"word " * (MAX_ARTICLE_WORDS + 1), [], max_bytes=10 << 20)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_new_name_never_takes_the_id_of_an_article_with_another_suffix(tmp_path):
+    from index.ingest import free_name
+
+    (tmp_path / "budget-2025.txt").write_text("The budget.")
+    (tmp_path / "notes.markdown").write_text("Notes.")
+    assert free_name(tmp_path, "budget-2025") == "budget-2025-2.md"
+    assert free_name(tmp_path, "notes") == "notes-2.md"
+    assert free_name(tmp_path, "fresh") == "fresh.md"
+    assert free_name(tmp_path / "missing", "x") == "x.md"
