@@ -7,13 +7,13 @@ working after a restart: a button's custom id carries only the answer's number.
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from index.answer import Answer, Citation
+from index.database import open_database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (
@@ -69,11 +69,7 @@ class AnswerLog:
     """Answers, votes and threads in one SQLite file; safe to use from worker threads."""
 
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(SCHEMA)
+        self._db = open_database(path, SCHEMA)
         self._lock = threading.Lock()
         # Asked for every message in every thread, on the event loop: answered from memory.
         self._threads = {row[0] for row in self._db.execute("SELECT thread_id FROM threads")}

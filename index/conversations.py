@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
 from index.answer import Turn
+from index.database import open_database
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS turns (
@@ -34,10 +34,7 @@ class ConversationStore:
     """Turns of many conversations (a CLI conversation id, a Discord thread id) in one SQLite file."""
 
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(SCHEMA)
+        self._db = open_database(path, SCHEMA)
         self._lock = threading.Lock()
 
     @staticmethod

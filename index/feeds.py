@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from index.database import open_database
 from index.fetch import FEED_TYPES, Fetcher, FetchError
 from index.ingest import AddedArticle, IngestError
 from index.urls import UrlRefused, normalize_url
@@ -145,11 +146,7 @@ class FeedStore:
     """Subscriptions and the links already seen, in SQLite; safe to use from worker threads."""
 
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(SCHEMA)
+        self._db = open_database(path, SCHEMA)
         self._lock = threading.Lock()
 
     def feeds(self) -> list[Feed]:
