@@ -19,13 +19,18 @@ from index.feeds import FeedStore
 log = logging.getLogger("policybot")
 
 
-def build_services(settings: Settings, embedder, load_index: bool = True) -> Services:
-    """The knowledge base (index loaded, or built from the corpus when missing) and the bot's databases."""
+def build_services(settings: Settings, embedder, load_index: bool = True, update_index: bool = False) -> Services:
+    """The knowledge base (index loaded, built when missing, updated from the corpus on request) and the databases."""
     knowledge = settings.knowledge_base(embedder)
     if load_index:
         report = knowledge.load()
-        if report is not None:
-            log.info("built the index: %d articles, %d passages embedded", len(report.added), report.chunks_embedded)
+        if report is None and update_index:
+            report = knowledge.reindex(warn=lambda message: log.warning("%s", message))
+        if report is not None and (report.changed or report.rebuilt):
+            log.info("indexed the corpus: %d added, %d updated, %d removed; %d passages embedded",
+                     len(report.added), len(report.updated), len(report.removed), report.chunks_embedded)
+        for skipped in report.skipped if report is not None else ():
+            log.warning("skipped %s: %s", skipped.path, skipped.reason)
     return Services(settings, knowledge, AnswerLog(settings.bot_database), ConversationStore(settings.conversations_database),
                     settings.fetcher(), FeedStore(settings.feeds_database))
 
@@ -83,7 +88,8 @@ def run_bot(settings: Settings, embedder) -> None:
     token = require_token(settings)
     discord.utils.setup_logging(level=logging.INFO)
     point_at_discord(settings)
-    services = build_services(settings, embedder)
+    # Like the terminal session, the bot starts from an index that matches the corpus folder.
+    services = build_services(settings, embedder, update_index=True)
     # The model and index are ~500k long-lived objects; a full garbage collection walking them
     # stalls the bot for 0.3-0.4 s (docs/discord.md). Freezing them keeps collections short.
     gc.collect()

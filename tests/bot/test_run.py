@@ -112,8 +112,9 @@ def test_a_refused_token_is_a_clear_error(paths, tmp_path):
     assert TOKEN not in out
 
 
-def test_ctrl_c_stops_the_bot_cleanly(paths, tmp_path):
+def test_the_bot_starts_from_an_up_to_date_index_and_ctrl_c_stops_it_cleanly(paths, tmp_path):
     corpus, index_dir = paths
+    (corpus / "ferries.md").write_text("---\ntitle: Ferry fares\n---\n\nIsland ferry fares stay frozen for a year.\n")
 
     async def scenario():
         async with DiscordEmulator() as emulator:
@@ -131,3 +132,4 @@ def test_ctrl_c_stops_the_bot_cleanly(paths, tmp_path):
     code, err = asyncio.run(scenario())
     assert code == 0, err
     assert "shutting down on a signal" in err and "stopped" in err and "Traceback" not in err
+    assert "indexed the corpus: 1 added, 0 updated, 0 removed" in err
