@@ -109,6 +109,18 @@ async def reindex_or_explain(bot: PolicyBot, interaction: discord.Interaction, i
             return None
 
 
+async def final_report(interaction: discord.Interaction, text: str) -> None:
+    """The last word on long admin work: in the deferred reply, or, once Discord's 15-minute
+    interaction token has expired, in the channel (naming the admin, who is not pinged)."""
+    text = shorten(text, CONTENT_LIMIT - 40)
+    try:
+        await interaction.edit_original_response(content=text)
+    except discord.HTTPException:
+        log.warning("could not edit the reply to user %s; posting the result in the channel", interaction.user.id)
+        if interaction.channel is not None:
+            await interaction.channel.send(f"{interaction.user.mention}: {text}")
+
+
 class AdminCog(commands.Cog, name="Admin"):
     """Changing what the bot knows."""
 
@@ -131,7 +143,7 @@ class AdminCog(commands.Cog, name="Admin"):
             report = await reindex_or_explain(self.bot, interaction, "Reindexing:", rebuild=full)
             if report is not None:
                 log.info("reindex by %s: %s", interaction.user.id, describe_reindex(report))
-                await interaction.edit_original_response(content=describe_reindex(report))
+                await final_report(interaction, describe_reindex(report))
 
     async def save_and_index(self, interaction: discord.Interaction, adding, what: str) -> None:
         """Run an ingestion call in a worker thread, then reindex with progress and say what was added."""
@@ -146,8 +158,7 @@ class AdminCog(commands.Cog, name="Admin"):
             return
         passages = next((a.chunks for a in knowledge.articles if a.article_id == added.article.article_id), 0)
         log.info("%s added by %s: %s", what, interaction.user.id, added.path.name)
-        await interaction.edit_original_response(content=shorten(
-            f"{describe_added(added, passages)} {describe_reindex(report)}", CONTENT_LIMIT))
+        await final_report(interaction, f"{describe_added(added, passages)} {describe_reindex(report)}")
 
     @add.command(name="url", description="Add an article from a web page (admins)")
     @app_commands.describe(url="The page's address (http or https)")
@@ -205,8 +216,7 @@ class AdminCog(commands.Cog, name="Admin"):
                 where = "Its file was already gone from the corpus folder."
             report = await reindex_or_explain(self.bot, interaction, f"Removing “{info.title}”:", wait=True)
             if report is not None:
-                await interaction.edit_original_response(content=shorten(
-                    f"Removed “{info.title}”. {where} {describe_reindex(report)}", CONTENT_LIMIT))
+                await final_report(interaction, f"Removed “{info.title}”. {where} {describe_reindex(report)}")
 
     @remove.autocomplete("article")
     async def article_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:

@@ -53,3 +53,27 @@ def test_questions_are_cleaned_and_bounded():
 def test_error_ids_are_short_and_distinct():
     ids = {new_error_id() for _ in range(100)}
     assert len(ids) == 100 and all(len(i) == 8 for i in ids)
+
+
+def test_a_final_report_falls_back_to_the_channel_when_the_interaction_expired():
+    import asyncio
+    from types import SimpleNamespace
+
+    from bot.cogs.admin import final_report
+
+    sent = []
+
+    class Expired(discord.HTTPException):
+        def __init__(self):
+            Exception.__init__(self, "401 Invalid Webhook Token")
+
+    async def edit_original_response(content):
+        raise Expired()
+
+    async def send(text):
+        sent.append(text)
+
+    interaction = SimpleNamespace(edit_original_response=edit_original_response,
+                                  user=SimpleNamespace(id=5, mention="<@5>"), channel=SimpleNamespace(send=send))
+    asyncio.run(final_report(interaction, "Reindexed in 3000.0 s: 1938 added"))
+    assert sent == ["<@5>: Reindexed in 3000.0 s: 1938 added"]
