@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -111,6 +112,9 @@ class PolicyBot(commands.Bot):
         self._in_flight: set[asyncio.Task] = set()
         # One follow-up thread per answer, even when two members click at once.
         self.thread_lock = asyncio.Lock()
+        # One article written at a time (an admin's /add beside a scheduled feed check): two new
+        # articles with the same title must not pick the same file name.
+        self.ingest_lock = threading.Lock()
         self.stopping = False
         self.started_at = time.perf_counter()
         self.ready_seconds: float | None = None
@@ -156,6 +160,15 @@ class PolicyBot(commands.Bot):
         finally:
             if task is not None:
                 self._in_flight.discard(task)
+
+    def one_at_a_time(self, adding: Callable[..., T]) -> Callable[..., T]:
+        """The same ingestion call, run while holding the ingest lock (for worker threads)."""
+
+        def locked(*args: Any) -> T:
+            with self.ingest_lock:
+                return adding(*args)
+
+        return locked
 
     async def close(self) -> None:
         """Let in-flight answers finish (then cancel stragglers), close Discord, then the index and databases."""

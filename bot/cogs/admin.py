@@ -149,7 +149,7 @@ class AdminCog(commands.Cog, name="Admin"):
         """Run an ingestion call in a worker thread, then reindex with progress and say what was added."""
         knowledge = self.bot.services.knowledge
         try:
-            added: AddedArticle = await asyncio.to_thread(adding)
+            added: AddedArticle = await asyncio.to_thread(self.bot.one_at_a_time(adding))
         except IngestError as exc:
             await interaction.edit_original_response(content=shorten(f"Nothing added: {exc}", CONTENT_LIMIT))
             return

@@ -48,7 +48,7 @@ class FeedsCog(commands.Cog, name="Feeds"):
     def add_url(self):
         """add_url bound to the bot's corpus, knowledge base and fetcher."""
         services = self.bot.services
-        return services.settings.url_adder(services.knowledge, services.fetcher)
+        return self.bot.one_at_a_time(services.settings.url_adder(services.knowledge, services.fetcher))
 
     async def check_all(self) -> list[FeedCheck]:
         """Check every feed in a worker thread; reindex once if anything was added."""

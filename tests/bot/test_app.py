@@ -77,3 +77,29 @@ def test_a_final_report_falls_back_to_the_channel_when_the_interaction_expired()
                                   user=SimpleNamespace(id=5, mention="<@5>"), channel=SimpleNamespace(send=send))
     asyncio.run(final_report(interaction, "Reindexed in 3000.0 s: 1938 added"))
     assert sent == ["<@5>: Reindexed in 3000.0 s: 1938 added"]
+
+
+def test_ingestion_calls_run_one_at_a_time():
+    import threading
+    import time
+
+    from bot.app import PolicyBot
+
+    inside, overlaps = [], []
+    lock_holder = type("Holder", (), {"ingest_lock": threading.Lock()})()
+
+    def add(link):
+        inside.append(link)
+        if len(inside) > 1:
+            overlaps.append(link)
+        time.sleep(0.02)
+        inside.remove(link)
+        return link
+
+    locked = PolicyBot.one_at_a_time(lock_holder, add)
+    threads = [threading.Thread(target=locked, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert overlaps == []
