@@ -6,6 +6,7 @@ torch and faiss are done lazily so a script that does not need them pays nothing
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import statistics
@@ -164,3 +165,9 @@ def median(values: Sequence[float]) -> float:
 
 if __name__ == "__main__":
     print_machine("machine")
+
+
+def write_json(path: Path, payload) -> None:
+    """Write a benchmark's results as indented JSON, creating the folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, default=str))

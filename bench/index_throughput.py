@@ -53,7 +53,7 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from _machine import REPO, median, print_load, print_machine  # noqa: E402  (sets sys.path too)
+from _machine import REPO, median, print_load, print_machine, write_json  # noqa: E402  (sets sys.path too)
 
 import index.indexer as indexer  # noqa: E402
 from index.indexer import IndexOptions, update_index  # noqa: E402
@@ -658,8 +658,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"add one article: {inc['add_one_median_s']:.2f} s, {inc['add_one_chunks']} chunks embedded  goal <15 s: "
               f"{'met' if inc['add_one_median_s'] < 15 else 'NOT met'}; whole process {inc['cli_add_one_s'][0]:.1f} s")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2, default=str))
+        write_json(args.json, results)
     return 0
 
 

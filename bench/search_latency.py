@@ -32,7 +32,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from _machine import median, percentile, print_load, print_machine  # noqa: E402  (sets sys.path too)
+from _machine import median, percentile, print_load, print_machine, write_json  # noqa: E402  (sets sys.path too)
 
 import faiss  # noqa: E402
 import numpy as np  # noqa: E402
@@ -495,8 +495,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{row['size']:>8,} {row['threads']:>7} {mode:7} {m['p50_ms']:>7.1f} {m['p95_ms']:>7.1f}  {sp['embed']:>6.1f} "
                       f"{sp['dense']:>6.2f} {sp['bm25']:>6.2f} {sp['rest']:>6.2f}  {row['bare_embed']['p50_ms']:.1f}")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2, default=str))
+        write_json(args.json, results)
     return 0
 
 

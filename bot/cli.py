@@ -395,7 +395,7 @@ def run_add(args: argparse.Namespace, settings: Settings, out: TextIO, err: Text
     except IngestError as exc:
         raise UserError(str(exc)) from None
     report = knowledge.reindex()
-    passages = next((a.chunks for a in knowledge.articles if a.article_id == added.article.article_id), 0)
+    passages = knowledge.passage_count(added.article.article_id)
     print(describe_added(added, passages), file=out)
     print(describe_report(report, settings), file=err)
     return EXIT_OK

@@ -159,6 +159,10 @@ class KnowledgeBase:
         snapshot = self._snapshot
         return snapshot.articles if snapshot else ()
 
+    def passage_count(self, article_id: str) -> int:
+        """How many passages an indexed article has (0 when it is not indexed)."""
+        return next((a.chunks for a in self.articles if a.article_id == article_id), 0)
+
     def match_articles(self, typed: str, limit: int = 25) -> list[ArticleInfo]:
         """Articles whose title or id contains what was typed, title prefixes first (for autocomplete)."""
         wanted = " ".join(typed.split()).casefold()

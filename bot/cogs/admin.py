@@ -156,7 +156,7 @@ class AdminCog(commands.Cog, name="Admin"):
         report = await reindex_or_explain(self.bot, interaction, f"Saved {added.path.name}; indexing:", wait=True)
         if report is None:
             return
-        passages = next((a.chunks for a in knowledge.articles if a.article_id == added.article.article_id), 0)
+        passages = knowledge.passage_count(added.article.article_id)
         log.info("%s added by %s: %s", what, interaction.user.id, added.path.name)
         await final_report(interaction, f"{describe_added(added, passages)} {describe_reindex(report)}")
 
