@@ -33,7 +33,7 @@ NO_ACK_DEADLINE = 1e9
 
 def prepare_library(corpus: Path, work: Path, embedder, extra_speeches: Sequence[dict] = ()) -> tuple[Path, Path]:
     """Copy `corpus` (plus UN speeches, in an ungdc/ subfolder) to work/corpus and index it into work/index."""
-    from index.indexer import update_index
+    from index.indexing.indexer import update_index
     from index_throughput import write_corpus
 
     corpus_copy, index_dir = work / "corpus", work / "index"
@@ -46,7 +46,7 @@ def prepare_library(corpus: Path, work: Path, embedder, extra_speeches: Sequence
 
 def passage_count(index_dir: Path, embedder) -> int:
     """How many passages (chunks) an index holds."""
-    from index.indexer import open_store
+    from index.indexing.indexer import open_store
 
     store = open_store(index_dir, embedder)
     try:

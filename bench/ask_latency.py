@@ -46,7 +46,7 @@ WORDS_PER_CHUNK = 95  # rough, to pick how many speeches to write; the real coun
 
 def build(speeches: list[dict], target_chunks: int, work: Path, embedder):
     """Index enough speeches for about `target_chunks` chunks (reusing an earlier build)."""
-    from index.indexer import update_index
+    from index.indexing.indexer import update_index
 
     corpus = work / f"corpus-{target_chunks}"
     if not corpus.exists():
@@ -71,15 +71,15 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     info = print_machine("ask latency (warm, in-process, extractive answerer)")
-    from index.answer import AnswerEngine
-    from index.embedding import SentenceTransformerEmbedder
-    from index.search import Retriever
+    from index.answering.extractive import AnswerEngine
+    from index.indexing.embedding import SentenceTransformerEmbedder
+    from index.retrieval.retriever import Retriever
 
     speeches = [json.loads(line) for line in args.ungdc.open(encoding="utf-8")]
     embedder = SentenceTransformerEmbedder(threads=1)  # as `policybot ask` and the bot load it
     args.work.mkdir(parents=True, exist_ok=True)
     results = {}
-    from index.indexer import open_store
+    from index.indexing.indexer import open_store
 
     targets = args.indexes or args.sizes
     for size in targets:

@@ -1,4 +1,4 @@
-"""Article extraction quality: our `index.extract.extract_html` on 181 real news and blog pages.
+"""Article extraction quality: our `index.ingestion.extraction.sandbox.extract_html` on 181 real news and blog pages.
 
 The data is scrapinghub's article-extraction-benchmark (../shared/data/README.md): `html/<key>.html.gz`
 and `ground-truth.json` ({key: {articleBody, url}}). Scoring is exactly the benchmark's
@@ -38,7 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._machine import median, print_load, print_machine  # noqa: E402
-from index.extract import ExtractionError, ExtractLimits, _extract_html, _HtmlVariant, extract_bounded  # noqa: E402
+from index.ingestion.extraction import ExtractionError, ExtractLimits, extract_html_variant, HtmlVariant, extract_bounded  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # F1 with this method, from ../shared/data/README.md (not re-run here).
@@ -129,31 +129,31 @@ def trafilatura_published(page: bytes) -> str:
     return trafilatura.extract(page.decode("utf-8"), include_comments=False) or ""
 
 
-def ours(variant: _HtmlVariant) -> Callable[[bytes], str]:
+def ours(variant: HtmlVariant) -> Callable[[bytes], str]:
     limits = ExtractLimits()
 
     def run(page: bytes) -> str:
         try:
             # The page's bytes, as an upload arrives: our own charset handling decodes them.
-            return _extract_html(page, "", limits, variant).text
+            return extract_html_variant(page, "", limits, variant).text
         except ExtractionError:
             return ""
 
     return run
 
 
-NO_CLEANING = _HtmlVariant(
+NO_CLEANING = HtmlVariant(
     comments=False, unseen_tags=False, hidden_attribute=False, aria_hidden=False, hidden_style=False, hiding_classes=False
 )
 EXTRACTORS: tuple[tuple[str, Callable[[bytes], str]], ...] = (
     ("trafilatura.extract(), default settings", trafilatura_default),
     ("trafilatura.extract(include_comments=False)", trafilatura_published),
-    (OURS, ours(_HtmlVariant())),
+    (OURS, ours(HtmlVariant())),
     ("ours without pre-cleaning", ours(NO_CLEANING)),
-    ("ours keeping aria-hidden elements", ours(_HtmlVariant(aria_hidden=False))),
-    ("ours keeping elements with hiding classes", ours(_HtmlVariant(hiding_classes=False))),
-    ("ours with Markdown inline marks", ours(_HtmlVariant(inline_markup=True))),
-    ("ours keeping the title as first heading", ours(_HtmlVariant(title_heading=True))),
+    ("ours keeping aria-hidden elements", ours(HtmlVariant(aria_hidden=False))),
+    ("ours keeping elements with hiding classes", ours(HtmlVariant(hiding_classes=False))),
+    ("ours with Markdown inline marks", ours(HtmlVariant(inline_markup=True))),
+    ("ours keeping the title as first heading", ours(HtmlVariant(title_heading=True))),
 )
 
 
@@ -244,7 +244,7 @@ def main() -> None:
         in_process, bounded = [], []
         for key in sample:
             started = time.perf_counter()
-            ours(_HtmlVariant())(pages[key])
+            ours(HtmlVariant())(pages[key])
             in_process.append(time.perf_counter() - started)
             started = time.perf_counter()
             try:

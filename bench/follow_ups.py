@@ -24,11 +24,11 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     print_machine("follow-up questions, with and without the earlier turn")
-    from index import evaluate
-    from index.answer import AnswerEngine
-    from index.embedding import SentenceTransformerEmbedder
-    from index.indexer import update_index
-    from index.search import Retriever
+    from index.answering import evaluate
+    from index.answering.extractive import AnswerEngine
+    from index.indexing.embedding import SentenceTransformerEmbedder
+    from index.indexing.indexer import update_index
+    from index.retrieval.retriever import Retriever
 
     embedder = SentenceTransformerEmbedder()
     _, store = update_index(args.corpus, args.index_dir, embedder)

@@ -7,7 +7,7 @@ title, text) are written as Markdown corpus files (YAML front matter with the ti
 speech text unchanged as the body) into a work folder outside the repository. Then, per
 subset (the 2024 session; all speeches):
 
-1. pipeline: `index.indexer.update_index(..., rebuild=True)` with the model already loaded,
+1. pipeline: `index.indexing.indexer.update_index(..., rebuild=True)` with the model already loaded,
    timed as a whole and split into scan / chunking (incl. token counting) / embedding / commit;
 2. baseline: `model.encode` on the very same chunk texts (read back from the index, so the
    same strings in the same order), same batch size, one call, normalised numpy output.
@@ -55,9 +55,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from _machine import REPO, median, print_load, print_machine, write_json  # noqa: E402  (sets sys.path too)
 
-import index.indexer as indexer  # noqa: E402
-from index.indexer import IndexOptions, update_index  # noqa: E402
-from index.store import IndexStore  # noqa: E402
+import index.indexing.indexer as indexer  # noqa: E402
+from index.indexing.indexer import IndexOptions, update_index  # noqa: E402
+from index.indexing.store import IndexStore  # noqa: E402
 
 DEFAULT_WORK = Path(os.environ.get("POLICYBOT_BENCH_DIR", "/tmp/policybot-bench"))
 PYTHON = sys.executable
@@ -280,7 +280,7 @@ def child_pipeline(corpus: Path, index_dir: Path) -> dict:
 
 def child_raw(index_dir: Path, batch_size: int | None) -> dict:
     """Bare model.encode over the chunk texts of an index, in index order, one call."""
-    from index.embedding import SentenceTransformerEmbedder
+    from index.indexing.embedding import SentenceTransformerEmbedder
 
     inner = SentenceTransformerEmbedder()
     if batch_size:
@@ -337,7 +337,7 @@ def child_standin(corpus: Path, index_dir: Path) -> dict:
 
 def child_raw_sample(index_dir: Path, sample: int, batch_size: int | None) -> dict:
     """Raw model.encode throughput on a random sample of the index's chunk texts (seed 0)."""
-    from index.embedding import SentenceTransformerEmbedder
+    from index.indexing.embedding import SentenceTransformerEmbedder
 
     inner = SentenceTransformerEmbedder()
     if batch_size:
@@ -602,7 +602,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     def loaded_embedder() -> TimedEmbedder:
         nonlocal embedder
         if embedder is None:
-            from index.embedding import SentenceTransformerEmbedder
+            from index.indexing.embedding import SentenceTransformerEmbedder
 
             inner = SentenceTransformerEmbedder()
             if args.batch_size:

@@ -36,7 +36,7 @@ from _discord import (  # noqa: E402  (_machine, imported by _discord, puts the 
 from _machine import percentile, print_load, print_machine  # noqa: E402
 from index_throughput import load_speeches, write_corpus  # noqa: E402
 
-from index.indexer import update_index  # noqa: E402
+from index.indexing.indexer import update_index  # noqa: E402
 
 WATCH_INTERVAL_SECONDS = 0.010
 ASK_EVERY_SECONDS = 2.0

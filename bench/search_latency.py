@@ -37,9 +37,9 @@ from _machine import median, percentile, print_load, print_machine, write_json  
 import faiss  # noqa: E402
 import numpy as np  # noqa: E402
 
-from index import ann  # noqa: E402
-from index.models import Article, Chunk  # noqa: E402
-from index.store import IndexStore, Upsert  # noqa: E402
+from index.indexing import ann  # noqa: E402
+from index.types import Article, Chunk  # noqa: E402
+from index.indexing.store import IndexStore, Upsert  # noqa: E402
 
 DEFAULT_WORK = Path(os.environ.get("POLICYBOT_BENCH_DIR", "/tmp/policybot-bench"))
 COPY_COSINE = 0.8
@@ -176,7 +176,7 @@ class Timer:
 
 
 def latency_for(index_dir: Path, embedder, modes: Sequence[str], passes: int) -> dict:
-    from index.search import Retriever
+    from index.retrieval.retriever import Retriever
 
     store = IndexStore.open(index_dir, embedder.name, embedder.dimension)
     result = {"chunks": store.chunk_count, "modes": {}}
@@ -237,7 +237,7 @@ def bare_embed_ms(embedder, passes: int) -> dict:
 
 def bm25_alternatives(index_dir: Path, embedder, k: int = 50) -> dict:
     """Time the current KeywordIndex.search against bm25s's own retrieve(k), and check they agree."""
-    from index.search import KeywordIndex, keyword_tokens
+    from index.retrieval.retriever import KeywordIndex, keyword_tokens
 
     store = IndexStore.open(index_dir, embedder.name, embedder.dimension)
     keyword = KeywordIndex(*store.chunk_ids_and_texts())
@@ -409,7 +409,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     info = print_machine("search latency: Retriever.search, warm, in-process")
-    from index.embedding import SentenceTransformerEmbedder
+    from index.indexing.embedding import SentenceTransformerEmbedder
 
     embedder = SentenceTransformerEmbedder()
     embedder.embed(QUESTIONS)
@@ -417,7 +417,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not (full_dir / "manifest.json").exists():
         from index_throughput import load_speeches, write_corpus
 
-        from index.indexer import update_index
+        from index.indexing.indexer import update_index
 
         print(f"building the full index in {full_dir} (long; bench/index_throughput.py builds the same)", flush=True)
         write_corpus(load_speeches(args.jsonl), args.work / "corpus-all")

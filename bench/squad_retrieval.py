@@ -3,8 +3,8 @@
 Each SQuAD article is one document (its paragraphs joined by blank lines) and the whole file is
 the corpus; every answerable question is asked. A hit is a retrieved chunk that contains one of
 the question's gold answers (case-insensitive). Our pipeline runs its real code path: the
-articles are written as corpus files to a temporary folder, `index.indexer.update_index` builds a
-temporary index, and `index.search.Retriever.search_many` answers the questions in batches.
+articles are written as corpus files to a temporary folder, `index.indexing.indexer.update_index` builds a
+temporary index, and `index.retrieval.retriever.Retriever.search_many` answers the questions in batches.
 
     .venv/bin/python bench/squad_retrieval.py ../shared/data/squad/squad-dev-v1.1.json
 
@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from index.chunking import DEFAULT_OVERLAP_SENTENCES, DEFAULT_TARGET_TOKENS  # noqa: E402
-from index.search import DEFAULT_RETRIEVAL, RETRIEVAL_MODES, Retriever  # noqa: E402
+from index.indexing.chunking import DEFAULT_OVERLAP_SENTENCES, DEFAULT_TARGET_TOKENS  # noqa: E402
+from index.retrieval.retriever import DEFAULT_RETRIEVAL, RETRIEVAL_MODES, Retriever  # noqa: E402
 
 KS = (1, 5, 10)
 BATCH = 256
@@ -157,8 +157,8 @@ class QueryCache:
 
 def build_ours(corpus: Path, index_dir: Path, embedder, target: int, overlap: int, embed_title: bool = False):
     """Index the corpus with update_index into a new folder; (store, wall seconds, CPU seconds)."""
-    from index import indexer
-    from index.indexer import IndexOptions, update_index
+    from index.indexing import indexer
+    from index.indexing.indexer import IndexOptions, update_index
 
     original = indexer.embed_chunks
     if embed_title:
@@ -191,8 +191,8 @@ def query_ours(store, queries: QueryCache, questions: list[Question], modes: lis
 
 def _title_prefixed_embed_chunks(corpus: Path):
     """Prototype (not the indexer's behaviour): embed 'title\\n\\ntext' while storing the exact slice."""
-    from index.corpus import scan_corpus
-    from index.indexer import EMBED_GROUP
+    from index.indexing.corpus import scan_corpus
+    from index.indexing.indexer import EMBED_GROUP
 
     titles = {a.article_id: a.title for a in scan_corpus(corpus).articles}
 
@@ -260,13 +260,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--articles", type=int, default=0, help="use only the first N articles (quick checks)")
     parser.add_argument("--limit", type=int, default=0, help="ask only the first N questions (quick checks)")
     parser.add_argument("--embed-batch", type=int, default=0,
-                        help="our embedder's batch size (default: index.embedding.DEFAULT_BATCH_SIZE)")
+                        help="our embedder's batch size (default: index.indexing.embedding.DEFAULT_BATCH_SIZE)")
     parser.add_argument("--index-repeats", type=int, default=1,
                         help="build LangChain's index and ours this many times each, alternating; the fastest counts")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
 
-    from index.embedding import SentenceTransformerEmbedder
+    from index.indexing.embedding import SentenceTransformerEmbedder
 
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     for mode in modes:

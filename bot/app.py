@@ -25,9 +25,9 @@ from discord.ext import commands
 from bot.records import AnswerLog
 from bot.render import error_text
 from bot.settings import Settings
-from index.conversations import ConversationStore
-from index.feeds import FeedStore
-from index.fetch import Fetcher
+from index.answering.conversations import ConversationStore
+from index.ingestion.feeds import FeedStore
+from index.ingestion.fetch import Fetcher
 from index.knowledge import KnowledgeBase
 
 log = logging.getLogger("policybot")

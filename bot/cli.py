@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.settings import Settings, SettingsError
-from index.embedding import EmbeddingModelError
-from index.evaluate import EvalFileError
-from index.models import Hit, IndexReport
-from index.store import IndexProblem
+from index.indexing.embedding import EmbeddingModelError
+from index.answering.evaluate import EvalFileError
+from index.types import Hit, IndexReport
+from index.indexing.store import IndexProblem
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -114,7 +114,7 @@ def settings_for(args: argparse.Namespace) -> Settings:
 
 def load_embedder(settings: Settings, bulk: bool = False):
     """The embedding model, loaded once per process: one thread for answering, all cores for bulk indexing."""
-    from index.embedding import SentenceTransformerEmbedder
+    from index.indexing.embedding import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder(settings.embedding_model, threads=None if bulk else 1)
 
@@ -123,7 +123,7 @@ def run_index(settings: Settings, embedder, rebuild: bool, quiet: bool, out: Tex
     """Update the index from the corpus, with a progress bar unless quiet; return (report, store)."""
     from tqdm import tqdm
 
-    from index.indexer import update_index
+    from index.indexing.indexer import update_index
 
     bar = None
 
@@ -167,8 +167,8 @@ def describe_report(report: IndexReport, settings: Settings) -> str:
 
 def open_retriever(settings: Settings, embedder, mode: str | None = None):
     """A retriever over the existing index; a clear error when there is none yet."""
-    from index.indexer import open_store
-    from index.search import Retriever
+    from index.indexing.indexer import open_store
+    from index.retrieval.retriever import Retriever
 
     store = open_store(settings.index_dir, embedder)
     if store.manifest is None:
@@ -238,7 +238,7 @@ def run_search(args: argparse.Namespace, settings: Settings, out: TextIO, err: T
 
 def run_articles(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     """`policybot articles`: what is indexed, without loading the model."""
-    from index.store import IndexStore, read_manifest
+    from index.indexing.store import IndexStore, read_manifest
 
     manifest = read_manifest(settings.index_dir)
     if manifest is None:
@@ -286,14 +286,14 @@ def format_answer(answer, width: int = 100) -> str:
 
 def conversation_store(settings: Settings):
     """Where CLI conversations are kept: beside the index."""
-    from index.conversations import ConversationStore
+    from index.answering.conversations import ConversationStore
 
     return ConversationStore(settings.conversations_database)
 
 
 def run_ask(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     """`policybot ask`: one cited answer, or one JSON object a line for questions on standard input."""
-    from index.conversations import check_conversation_id
+    from index.answering.conversations import check_conversation_id
 
     # Refuse a bad question or conversation id before the model's seconds-long load.
     if args.question != "-":
@@ -336,7 +336,7 @@ def run_ask(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
 
 def summarize(settings: Settings, embedder, store, article: str, length: str, llm_client=None):
     """A cited summary of the article named by id or title prefix (by the LLM when one is configured)."""
-    from index.summary import summarize_text
+    from index.answering.summary import summarize_text
 
     try:
         info = store.find_article(article)
@@ -344,7 +344,7 @@ def summarize(settings: Settings, embedder, store, article: str, length: str, ll
         raise UserError(str(exc)) from None
     text = store.article_text(info.article_id) or ""
     if llm_client is not None:
-        from index.llm import llm_summarize
+        from index.answering.llm.engine import llm_summarize
 
         return llm_summarize(llm_client, info.article_id, info.title, info.url, text, embedder, length)
     return summarize_text(info.article_id, info.title, info.url, text, embedder, length)
@@ -370,7 +370,7 @@ def run_add(args: argparse.Namespace, settings: Settings, out: TextIO, err: Text
     """`policybot add URL|FILE`: fetch or read the article, refuse duplicates, save it into the corpus, index it."""
     import re
 
-    from index.ingest import IngestError, add_article_file, add_url, describe_added
+    from index.ingestion.adding import IngestError, add_article_file, add_url, describe_added
 
     source = args.source.strip()
     is_url = re.match(r"^[a-z][a-z0-9+.-]*:", source, re.I) and not Path(source).exists()
@@ -403,7 +403,7 @@ def run_add(args: argparse.Namespace, settings: Settings, out: TextIO, err: Text
 
 def run_remove(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
     """`policybot remove ARTICLE`: move its file out of the corpus and drop it from the index."""
-    from index.ingest import remove_article_file
+    from index.ingestion.adding import remove_article_file
 
     embedder = load_embedder(settings)
     knowledge = open_knowledge(settings, embedder)
@@ -424,7 +424,7 @@ def run_remove(args: argparse.Namespace, settings: Settings, out: TextIO, err: T
 
 def run_feed(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
     """`policybot feed add|list|remove|check`."""
-    from index.feeds import FeedError, FeedStore, check_feed, describe_check, subscribe
+    from index.ingestion.feeds import FeedError, FeedStore, check_feed, describe_check, subscribe
 
     store = FeedStore(settings.feeds_database)
     try:
@@ -468,7 +468,7 @@ def run_watch(args: argparse.Namespace, settings: Settings, out: TextIO, err: Te
     """`policybot watch`: reindex on every change to the corpus folder until Ctrl-C."""
     import threading
 
-    from index.watch import watch_corpus
+    from index.indexing.watch import watch_corpus
 
     if not 0.1 <= args.interval <= 3600:
         raise UserError("--interval must be between 0.1 and 3600 seconds")
@@ -492,8 +492,8 @@ def run_eval(args: argparse.Namespace, settings: Settings, out: TextIO, err: Tex
 
     from tqdm import tqdm
 
-    from index import evaluate
-    from index.indexer import update_index
+    from index.answering import evaluate
+    from index.indexing.indexer import update_index
 
     if not args.file.is_file():
         raise UserError(f"no question file {args.file}")
@@ -545,8 +545,8 @@ Commands: /summary ARTICLE [short|medium|long]  summarise an article (id or star
 
 def run_chat(settings: Settings, out: TextIO, err: TextIO, read_line: Callable[[str], str] = input, build: bool = False) -> int:
     """The interactive terminal session: ask, follow up, summarise, list articles, reindex."""
-    from index.answer import Turn
-    from index.indexer import open_store
+    from index.types import Turn
+    from index.indexing.indexer import open_store
     from index.text import has_words
 
     embedder = load_embedder(settings)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from index.answer import Answer, Citation
+from index.types import Answer, Citation
 from index.database import open_database
 
 SCHEMA = """

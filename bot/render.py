@@ -8,8 +8,8 @@ from urllib.parse import quote, urlsplit
 
 import discord
 
-from index.answer import Answer, Citation
-from index.store import ArticleInfo
+from index.types import Answer, Citation
+from index.types import ArticleInfo
 from index.text import neutralize_mentions
 
 # Discord's documented limits; a message over any of them is refused with HTTP 400.

@@ -13,8 +13,8 @@ import yarl
 from bot.app import PolicyBot, Services
 from bot.records import AnswerLog
 from bot.settings import Settings, SettingsError
-from index.conversations import ConversationStore
-from index.feeds import FeedStore
+from index.answering.conversations import ConversationStore
+from index.ingestion.feeds import FeedStore
 
 log = logging.getLogger("policybot")
 

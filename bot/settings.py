@@ -9,12 +9,12 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from index.ann import ANN_MODES, DEFAULT_ANN_THRESHOLD
-from index.chunking import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP_SENTENCES, DEFAULT_TARGET_TOKENS
-from index.corpus import DEFAULT_MAX_ARTICLE_BYTES
-from index.embedding import PACKAGED_MODEL
-from index.indexer import IndexOptions
-from index.search import DEFAULT_RETRIEVAL, RETRIEVAL_MODES
+from index.indexing.ann import ANN_MODES, DEFAULT_ANN_THRESHOLD
+from index.indexing.chunking import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP_SENTENCES, DEFAULT_TARGET_TOKENS
+from index.indexing.corpus import DEFAULT_MAX_ARTICLE_BYTES
+from index.indexing.embedding import PACKAGED_MODEL
+from index.indexing.indexer import IndexOptions
+from index.retrieval.retriever import DEFAULT_RETRIEVAL, RETRIEVAL_MODES
 
 DEFAULT_LLM_TIMEOUT_SECONDS = 30.0
 DEFAULT_ASK_COOLDOWN_SECONDS = 5.0
@@ -140,7 +140,7 @@ class Settings:
         llm_base_url = values.get("LLM_BASE_URL", "").strip() or None
         llm_model = values.get("LLM_MODEL", "").strip()
         if llm_base_url is not None:
-            from index.llm import check_base_url
+            from index.answering.llm.engine import check_base_url
 
             try:
                 llm_base_url = check_base_url(llm_base_url)
@@ -150,7 +150,7 @@ class Settings:
                 raise SettingsError("LLM_MODEL must name the model to use when LLM_BASE_URL is set (for example llama3.2:3b)")
         llm_api_key = values.get("LLM_API_KEY", "").strip() or None
         if llm_api_key is not None:
-            from index.llm import check_api_key
+            from index.answering.llm.engine import check_api_key
 
             if not check_api_key(llm_api_key):
                 raise SettingsError("LLM_API_KEY must be printable ASCII without spaces")
@@ -190,10 +190,10 @@ class Settings:
         return self.llm_base_url is not None
 
     def llm_client(self):
-        """An index.llm.LLMClient for the configured endpoint, or None when LLM_BASE_URL is empty."""
+        """An index.answering.llm.engine.LLMClient for the configured endpoint, or None when LLM_BASE_URL is empty."""
         if self.llm_base_url is None:
             return None
-        from index.llm import LLMClient
+        from index.answering.llm.engine import LLMClient
 
         return LLMClient(self.llm_base_url, self.llm_model, self.llm_api_key, self.llm_timeout_seconds)
 
@@ -205,14 +205,14 @@ class Settings:
 
     def fetcher(self):
         """The page fetcher for `add URL`, with its safety limits."""
-        from index.fetch import Fetcher, FetchLimits
+        from index.ingestion.fetch import Fetcher, FetchLimits
 
         return Fetcher(FetchLimits(max_bytes=self.fetch_max_bytes, timeout_seconds=self.fetch_timeout_seconds,
                                    allow_loopback=self.fetch_allow_loopback))
 
     def extract_limits(self):
         """Limits on reading fetched pages and uploaded documents."""
-        from index.extract import ExtractLimits
+        from index.ingestion.extraction import ExtractLimits
 
         return ExtractLimits(max_bytes=max(self.fetch_max_bytes, self.max_article_bytes), max_pdf_pages=self.max_pdf_pages)
 
@@ -233,7 +233,7 @@ class Settings:
 
     def url_adder(self, knowledge, fetcher):
         """add_url bound to this corpus, knowledge base and fetcher: one link in, one AddedArticle out."""
-        from index.ingest import add_url
+        from index.ingestion.adding import add_url
 
         return lambda link: add_url(link, self.corpus_dir, knowledge.articles, fetcher, knowledge.similar_articles,
                                     self.extract_limits())

@@ -13,13 +13,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from index.answer import Answer, AnswerEngine, Citation, Turn
-from index.embedding import Embedder
-from index.indexer import IndexOptions, Progress, open_store, update_index
-from index.models import IndexReport
-from index.search import Retriever
-from index.store import ArticleInfo, IndexStore
-from index.summary import summarize_text
+from index.answering.extractive import AnswerEngine
+from index.types import Answer, Citation, Turn
+from index.indexing.embedding import Embedder
+from index.indexing.indexer import IndexOptions, Progress, open_store, update_index
+from index.types import IndexReport
+from index.retrieval.retriever import Retriever
+from index.indexing.store import IndexStore
+from index.types import ArticleInfo
+from index.answering.summary import summarize_text
 
 
 class ReindexRunningError(RuntimeError):
@@ -31,7 +33,7 @@ def answer_engine(store: IndexStore, embedder: Embedder, retrieval: str, llm_cli
     engine = AnswerEngine(Retriever(store, embedder, retrieval), embedder)
     if llm_client is None:
         return engine
-    from index.llm import LLMAnswerEngine
+    from index.answering.llm.engine import LLMAnswerEngine
 
     return LLMAnswerEngine(engine, llm_client)
 
@@ -138,7 +140,7 @@ class KnowledgeBase:
             info = snapshot.store.find_article(article)
             text = snapshot.store.article_text(info.article_id) or ""
         if self.llm_client is not None:
-            from index.llm import llm_summarize
+            from index.answering.llm.engine import llm_summarize
 
             return llm_summarize(self.llm_client, info.article_id, info.title, info.url, text, self.embedder, length)
         return summarize_text(info.article_id, info.title, info.url, text, self.embedder, length)

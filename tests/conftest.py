@@ -18,7 +18,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from index.chunking import whitespace_token_counter  # noqa: E402
+from index.indexing.chunking import whitespace_token_counter  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 LOOPBACK_NAMES = ("localhost", "ip6-localhost")
@@ -162,7 +162,7 @@ def write_small_corpus(corpus_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def embedder():
     """The real packaged sentence-transformers model, loaded once per test session."""
-    from index.embedding import SentenceTransformerEmbedder
+    from index.indexing.embedding import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder()
 

@@ -189,7 +189,7 @@ def test_search_json_schema(indexed):
     top = record["hits"][0]
     assert top["article_id"] == "carbon-tax" and top["url"] == "https://example.org/carbon-tax"
     # The offsets point into the stored article text.
-    from index.corpus import read_article
+    from index.indexing.corpus import read_article
 
     article = read_article(indexed.corpus / "carbon-tax.md", indexed.corpus)
     assert article.text[top["start"] : top["end"]] == top["text"]
@@ -278,7 +278,7 @@ def test_k_in_range(indexed, k, expected):
     hits = json.loads(out)["hits"]
     assert code == EXIT_OK
     if expected is None:  # more than there are chunks: every chunk once
-        from index.store import read_manifest
+        from index.indexing.store import read_manifest
 
         expected = read_manifest(indexed.index_dir)["chunks"]
         assert len({(h["article_id"], h["start"]) for h in hits}) == expected

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bot.cli import EXIT_ERROR, EXIT_OK
-from index.corpus import scan_corpus
-from index.indexer import open_store
+from index.indexing.corpus import scan_corpus
+from index.indexing.indexer import open_store
 from tests.support.cli import Run, clean_environment
 from tests.support.web_server import ARTICLE_HTML, send, web_server
 

@@ -9,12 +9,12 @@ import shutil
 
 import pytest
 
-import index.answer
+import index.answering.extractive
 from bot.cli import CHAT_HELP, EXIT_ERROR, EXIT_OK, run_chat
-from index.answer import ABSTAIN_PHRASE
-from index.conversations import ConversationStore
-from index.corpus import read_article
-from index.indexer import update_index
+from index.answering.extractive import ABSTAIN_PHRASE
+from index.answering.conversations import ConversationStore
+from index.indexing.corpus import read_article
+from index.indexing.indexer import update_index
 from tests.conftest import ROOT, FakeEmbedder, write_article, write_small_corpus
 from tests.support.cli import Run, clean_environment
 
@@ -30,13 +30,13 @@ LONG_QUESTION = "why?" * 2_500  # 10,000 characters
 def histories(monkeypatch):
     """Every (question, history) the answer engine is asked, in order."""
     seen: list[tuple[str, list[str]]] = []
-    original = index.answer.AnswerEngine.ask
+    original = index.answering.extractive.AnswerEngine.ask
 
     def ask(self, question, history=()):
         seen.append((question, [turn.question for turn in history]))
         return original(self, question, history)
 
-    monkeypatch.setattr(index.answer.AnswerEngine, "ask", ask)
+    monkeypatch.setattr(index.answering.extractive.AnswerEngine, "ask", ask)
     return seen
 
 

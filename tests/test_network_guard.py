@@ -6,8 +6,8 @@ import socket
 
 import pytest
 
-from index.fetch import Fetcher
-from index.urls import system_resolver
+from index.ingestion.fetch import Fetcher
+from index.ingestion.urls import system_resolver
 
 
 @pytest.mark.parametrize("address", [("10.0.0.1", 80), ("93.184.216.34", 443), ("example.org", 80), ("169.254.169.254", 80)])
@@ -24,6 +24,6 @@ def test_dns_questions_about_names_fail_the_test(name):
 
 def test_a_broken_guard_still_could_not_reach_a_private_address(monkeypatch):
     # Simulate the SSRF check letting everything through: the connection guard still stops it.
-    monkeypatch.setattr("index.urls.address_problem", lambda address, allow_loopback=False: None)
+    monkeypatch.setattr("index.ingestion.urls.address_problem", lambda address, allow_loopback=False: None)
     with pytest.raises(pytest.fail.Exception, match="tried to connect to 10.0.0.1"):
         Fetcher().fetch("http://10.0.0.1/")

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from bot.settings import Settings, SettingsError
-from index.ann import DEFAULT_ANN_THRESHOLD
-from index.chunking import DEFAULT_OVERLAP_SENTENCES, DEFAULT_TARGET_TOKENS
-from index.corpus import DEFAULT_MAX_ARTICLE_BYTES
-from index.embedding import PACKAGED_MODEL
-from index.search import DEFAULT_RETRIEVAL
+from index.indexing.ann import DEFAULT_ANN_THRESHOLD
+from index.indexing.chunking import DEFAULT_OVERLAP_SENTENCES, DEFAULT_TARGET_TOKENS
+from index.indexing.corpus import DEFAULT_MAX_ARTICLE_BYTES
+from index.indexing.embedding import PACKAGED_MODEL
+from index.retrieval.retriever import DEFAULT_RETRIEVAL
 
 TOKEN = "MTIzNDU2Nzg5.secret-discord-token.abcdefXYZ"
 

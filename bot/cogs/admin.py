@@ -16,10 +16,10 @@ from discord.ext import commands
 
 from bot.app import PolicyBot
 from bot.render import CONTENT_LIMIT, article_choices, shorten
-from index.ingest import AddedArticle, IngestError, add_article_file, add_url, describe_added, remove_article_file
+from index.ingestion.adding import AddedArticle, IngestError, add_article_file, add_url, describe_added, remove_article_file
 from index.knowledge import ReindexRunningError
-from index.store import IndexBusyError
-from index.models import IndexReport
+from index.indexing.store import IndexBusyError
+from index.types import IndexReport
 
 log = logging.getLogger("policybot.admin")
 

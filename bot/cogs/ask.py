@@ -14,7 +14,7 @@ from discord.ext import commands
 
 from bot.app import PolicyBot, new_error_id, send_private
 from bot.render import THREAD_NAME_LIMIT, answer_embed, error_text, passage_messages, shorten
-from index.answer import Answer
+from index.types import Answer
 from index.text import clean_question as cleaned_question
 from index.text import has_words
 

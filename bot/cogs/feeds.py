@@ -12,7 +12,7 @@ from discord.ext import commands, tasks
 from bot.app import PolicyBot
 from bot.cogs.admin import ADMIN_PERMISSIONS, admin_only, describe_reindex, reindex_or_explain
 from bot.render import CHOICE_LIMIT, CONTENT_LIMIT, shorten
-from index.feeds import FeedCheck, FeedError, check_feed, describe_check, subscribe
+from index.ingestion.feeds import FeedCheck, FeedError, check_feed, describe_check, subscribe
 from index.knowledge import ReindexRunningError
 
 log = logging.getLogger("policybot.feeds")

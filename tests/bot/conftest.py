@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from index.indexer import update_index
+from index.indexing.indexer import update_index
 from tests.conftest import write_article, write_small_corpus
 from tests.support.discord_bot import SEED_ARTICLE, copy_library
 

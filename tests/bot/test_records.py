@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.records import AnswerLog, VoteCount
-from index.answer import Answer, Citation
+from index.types import Answer, Citation
 
 
 def an_answer() -> Answer:

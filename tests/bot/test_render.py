@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot import render
-from index.answer import Answer, Citation
-from index.store import ArticleInfo
+from index.types import Answer, Citation
+from index.types import ArticleInfo
 
 
 def citation(n: int, title: str = "Title", quote: str = "A quoted sentence.", url: str = "https://example.org/a") -> Citation:

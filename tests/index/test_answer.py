@@ -8,20 +8,11 @@ import shutil
 
 import pytest
 
-from index.answer import (
-    ABSTAIN_PHRASE,
-    Answer,
-    AnswerConfig,
-    AnswerEngine,
-    TermWeights,
-    Turn,
-    contextual_query,
-    is_follow_up,
-    leans_back,
-)
-from index.chunking import Span, sentence_spans
-from index.indexer import update_index
-from index.search import Retriever
+from index.answering.extractive import ABSTAIN_PHRASE, AnswerConfig, AnswerEngine, TermWeights, contextual_query, is_follow_up, leans_back
+from index.types import Answer, Turn
+from index.indexing.chunking import Span, sentence_spans
+from index.indexing.indexer import update_index
+from index.retrieval.retriever import Retriever
 from tests.conftest import ROOT, FakeEmbedder, write_small_corpus
 
 SEED = ROOT / "corpus" / "north-korea-trump-second-term.md"
@@ -415,9 +406,9 @@ def test_hostile_questions_with_the_real_model(seed_engine, name):
 
 def test_sentences_are_embedded_once_across_questions(tmp_path, fake_embedder):
     """A second question over the same passages embeds only the question, and answers the same."""
-    from index.answer import AnswerEngine
-    from index.indexer import update_index
-    from index.search import Retriever
+    from index.answering.extractive import AnswerEngine
+    from index.indexing.indexer import update_index
+    from index.retrieval.retriever import Retriever
     from tests.conftest import write_small_corpus
 
     _, store = update_index(write_small_corpus(tmp_path / "corpus"), tmp_path / "index", fake_embedder)
@@ -433,9 +424,9 @@ def test_sentences_are_embedded_once_across_questions(tmp_path, fake_embedder):
 def test_sentence_cache_is_bounded(tmp_path, fake_embedder):
     from dataclasses import replace
 
-    from index.answer import AnswerConfig, AnswerEngine
-    from index.indexer import update_index
-    from index.search import Retriever
+    from index.answering.extractive import AnswerConfig, AnswerEngine
+    from index.indexing.indexer import update_index
+    from index.retrieval.retriever import Retriever
     from tests.conftest import write_small_corpus
 
     _, store = update_index(write_small_corpus(tmp_path / "corpus"), tmp_path / "index", fake_embedder)
@@ -447,9 +438,9 @@ def test_sentence_cache_is_bounded(tmp_path, fake_embedder):
 
 def test_a_new_question_is_embedded_once(tmp_path, fake_embedder):
     """Retrieval and sentence scoring share the question's vector."""
-    from index.answer import AnswerEngine
-    from index.indexer import update_index
-    from index.search import Retriever
+    from index.answering.extractive import AnswerEngine
+    from index.indexing.indexer import update_index
+    from index.retrieval.retriever import Retriever
     from tests.conftest import write_small_corpus
 
     _, store = update_index(write_small_corpus(tmp_path / "corpus"), tmp_path / "index", fake_embedder)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from index.chunking import (
+from index.indexing.chunking import (
     MIN_CHUNK_TOKENS,
     Span,
     chunk_text,
@@ -19,7 +19,7 @@ from index.chunking import (
     split_long_sentence,
     whitespace_token_counter,
 )
-from index.corpus import read_article
+from index.indexing.corpus import read_article
 
 ROOT = Path(__file__).resolve().parents[2]
 count = whitespace_token_counter

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from index.corpus import (
+from index.indexing.corpus import (
     ArticleError,
     article_id_for,
     parse_article,

@@ -29,10 +29,10 @@ import numpy as np
 import pytest
 
 import bot.cli
-from index.corpus import scan_corpus
-from index.indexer import update_index
-from index.search import Retriever
-from index.store import LOCK, MANIFEST, IndexStore, read_manifest
+from index.indexing.corpus import scan_corpus
+from index.indexing.indexer import update_index
+from index.retrieval.retriever import Retriever
+from index.indexing.store import LOCK, MANIFEST, IndexStore, read_manifest
 from tests.conftest import write_article, write_small_corpus
 
 # Every subprocess imports torch and sentence-transformers (about 5 s of CPU each); on a busy
@@ -382,7 +382,7 @@ def test_enough_distinct_kill_points():
 
 
 _CRASHPOINT_COUNTER = textwrap.dedent("""
-    from index.store import crashpoint
+    from index.indexing.store import crashpoint
     for n in range(1, 6):
         crashpoint("other")
         crashpoint("tick")

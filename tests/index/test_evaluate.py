@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from index.answer import AnswerConfig, AnswerEngine
-from index.corpus import scan_corpus
-from index.evaluate import (
+from index.answering.extractive import AnswerConfig, AnswerEngine
+from index.indexing.corpus import scan_corpus
+from index.answering.evaluate import (
     EvalFileError,
     EvalQuestion,
     QuestionResult,
@@ -27,8 +27,8 @@ from index.evaluate import (
     sample,
     write_corpus,
 )
-from index.indexer import update_index
-from index.search import Retriever
+from index.indexing.indexer import update_index
+from index.retrieval.retriever import Retriever
 from tests.conftest import FakeEmbedder, write_small_corpus
 
 SQUAD = {

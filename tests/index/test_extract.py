@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from index.extract import (
+from index.ingestion.extraction import (
     DOCUMENT_SUFFIXES,
     ExtractedArticle,
     ExtractionError,
     ExtractLimits,
-    _remove_unseen,
+    remove_unseen,
     decode_html,
     extract_bounded,
     extract_document,
@@ -99,7 +99,7 @@ def test_pre_cleaning_removes_unseen_parts_from_the_tree_itself():
     from lxml import etree
 
     tree = trafilatura.load_html(page(HIDDEN))
-    _remove_unseen(tree)
+    remove_unseen(tree)
     serialized = etree.tostring(tree, encoding="unicode")
     assert "MARKER" not in serialized
     assert "an inline hidden word keeps the words after it" in serialized
@@ -361,7 +361,7 @@ def extract_children() -> list[int]:
         except OSError:
             continue
         parent = next((line.split()[1] for line in status.splitlines() if line.startswith("PPid:")), "")
-        if parent == str(os.getpid()) and b"index.extract" in command:
+        if parent == str(os.getpid()) and b"index.ingestion.extraction.sandbox" in command:
             found.append(int(entry.name))
     return found
 
@@ -398,7 +398,7 @@ def test_the_bounded_reader_kills_a_child_that_takes_too_long():
 
 def test_the_child_imports_neither_torch_nor_the_bot():
     script = (
-        "import sys, index.extract as e\n"
+        "import sys, index.ingestion.extraction as e\n"
         "html = sys.stdin.buffer.read()\n"
         "e.extract_html(html)\n"
         "import pypdf, docx\n"

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from index.fetch import Fetcher, FetchError, FetchLimits
-from index.urls import UrlRefused
+from index.ingestion.fetch import Fetcher, FetchError, FetchLimits
+from index.ingestion.urls import UrlRefused
 from tests.support.web_server import web_server
 
 LOCAL = FetchLimits(allow_loopback=True, timeout_seconds=5)
@@ -109,7 +109,7 @@ def test_a_closed_port_is_a_clear_error():
 
 
 def test_a_server_that_goes_silent_is_given_up_on_with_its_own_reason(server, monkeypatch):
-    monkeypatch.setattr("index.fetch.SILENCE_SECONDS", 0.5)
+    monkeypatch.setattr("index.ingestion.fetch.SILENCE_SECONDS", 0.5)
     base, _ = server
     started = time.monotonic()
     with pytest.raises(FetchError, match="stopped sending for 0.5 s"):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from index.corpus import corpus_files, scan_corpus
-from index.ingest import IngestError, add_article_file, remove_article_file, safe_filename
-from index.store import ArticleInfo
+from index.indexing.corpus import corpus_files, scan_corpus
+from index.ingestion.adding import IngestError, add_article_file, remove_article_file, safe_filename
+from index.types import ArticleInfo
 
 ARTICLE = b"---\ntitle: Ports and tariffs\n---\n\nThe port authority cut fees for container ships.\n"
 
@@ -122,8 +122,8 @@ def test_documents_are_converted_to_markdown_with_front_matter(tmp_path):
 
 @pytest.mark.parametrize("title", ['Colon: "quoted" title', "---\nurl: javascript:alert(1)\n---", "Line\nbreaks", "# hash"])
 def test_front_matter_cannot_be_broken_by_a_title(tmp_path, title):
-    from index.extract import ExtractedArticle
-    from index.ingest import article_markdown
+    from index.ingestion.extraction import ExtractedArticle
+    from index.ingestion.adding import article_markdown
 
     text = article_markdown(ExtractedArticle(title=title, text="Body about river ferries and their timetables."),
                             url="https://example.org/a", fetched="2026-11-27")
@@ -134,7 +134,7 @@ def test_front_matter_cannot_be_broken_by_a_title(tmp_path, title):
 
 
 def test_near_copies_are_found_by_shared_phrases(tmp_path):
-    from index.ingest import resemblance, shingles
+    from index.ingestion.adding import resemblance, shingles
 
     original = ("The harbour pilots walked out on Monday after the port authority announced cuts to pensions. "
                 "Dozens of container ships waited at anchor outside the breakwater while the union met. "
@@ -158,7 +158,7 @@ def test_text_in_an_older_charset_is_converted_to_utf8(tmp_path):
 
 
 def test_an_absurdly_long_article_is_refused(tmp_path):
-    from index.ingest import MAX_ARTICLE_WORDS
+    from index.ingestion.adding import MAX_ARTICLE_WORDS
 
     with pytest.raises(IngestError, match="words; the limit is"):
         add_article_file(tmp_path, "dump.txt", b"word " * (MAX_ARTICLE_WORDS + 1), [], max_bytes=10 << 20)
@@ -166,7 +166,7 @@ def test_an_absurdly_long_article_is_refused(tmp_path):
 
 
 def test_a_new_name_never_takes_the_id_of_an_article_with_another_suffix(tmp_path):
-    from index.ingest import free_name
+    from index.ingestion.adding import free_name
 
     (tmp_path / "budget-2025.txt").write_text("The budget.")
     (tmp_path / "notes.markdown").write_text("Notes.")

@@ -104,7 +104,7 @@ def test_unchanged_reindex_keeps_the_snapshot(small_corpus, tmp_path, fake_embed
 
 
 def test_reindex_picks_up_an_index_another_process_wrote(small_corpus, tmp_path, fake_embedder):
-    from index.indexer import update_index
+    from index.indexing.indexer import update_index
 
     kb = knowledge_over(small_corpus, tmp_path, fake_embedder)
     write_article(small_corpus, "ferries.md", "Ferries", "The island ferry sails hourly.")

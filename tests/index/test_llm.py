@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 
 from bot.settings import Settings, SettingsError
-from index import llm as llm_module
-from index import prompts
-from index.answer import ABSTAIN_PHRASE, AnswerConfig, AnswerEngine, Turn
-from index.indexer import update_index
-from index.llm import (
+from index.answering.llm import engine as llm_module
+from index.answering.llm import prompts
+from index.answering.extractive import ABSTAIN_PHRASE, AnswerConfig, AnswerEngine
+from index.types import Turn
+from index.indexing.indexer import update_index
+from index.answering.llm.engine import (
     NOTES,
     SUMMARY_NOTES,
     LLMAnswerEngine,
@@ -36,8 +37,8 @@ from index.llm import (
     parse_claims,
     verify_reply,
 )
-from index.search import Retriever
-from index.summary import summarize_text
+from index.retrieval.retriever import Retriever
+from index.answering.summary import summarize_text
 from tests.conftest import FakeEmbedder, write_article, write_small_corpus
 from tests.support.openai_server import OpenAIServer, Reply, data_block, literal_model, numbered_passages
 

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import index.store as store_module
-from index.corpus import scan_corpus
-from index.indexer import IndexOptions, chunk_article, update_index
-from index.search import Retriever
-from index.store import (
+import index.indexing.store as store_module
+from index.indexing.corpus import scan_corpus
+from index.indexing.indexer import IndexOptions, chunk_article, update_index
+from index.retrieval.retriever import Retriever
+from index.indexing.store import (
     LOCK,
     MANIFEST,
     IndexBusyError,
@@ -501,7 +501,7 @@ def test_update_index_refuses_while_another_writer_holds_the_lock(tmp_path, fake
         waits.append(wait_seconds)
         return real_lock(directory, wait_seconds=min(wait_seconds, 0.3))
 
-    monkeypatch.setattr("index.indexer.writer_lock", short_wait_lock)
+    monkeypatch.setattr("index.indexing.indexer.writer_lock", short_wait_lock)
     write_article(small_corpus, "extra.md", "Cycle lanes", "The city paints protected cycle lanes on main roads.")
     with writer_lock(index_dir):
         with pytest.raises(IndexBusyError, match="another policybot process"):
@@ -536,7 +536,7 @@ def test_writer_lock_waits_for_a_writer_that_finishes(tmp_path):
 _HOLD_LOCK = """
 import sys, time
 from pathlib import Path
-from index.store import writer_lock
+from index.indexing.store import writer_lock
 with writer_lock(Path(sys.argv[1])):
     print("locked", flush=True)
     time.sleep(60)

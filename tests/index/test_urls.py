@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from index.urls import UrlRefused, check_url, normalize_url, same_page
+from index.ingestion.urls import UrlRefused, check_url, normalize_url, same_page
 
 FAKE_DNS = {
     "news.example": ["93.184.216.34"],

@@ -6,7 +6,7 @@ import threading
 import time
 
 from index.knowledge import KnowledgeBase
-from index.watch import corpus_fingerprint, watch_corpus
+from index.indexing.watch import corpus_fingerprint, watch_corpus
 from tests.conftest import write_article
 
 

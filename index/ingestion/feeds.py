@@ -1,7 +1,7 @@
 """RSS and Atom subscriptions: new items of a feed are added as articles, on a schedule or on demand.
 
 A feed is fetched with the same guarded fetcher as an article, its items' links are added
-with `index.ingest.add_url` (so every safety and duplicate rule applies), and the links seen
+with `index.ingestion.adding.add_url` (so every safety and duplicate rule applies), and the links seen
 are remembered in SQLite so an item is added once. The caller reindexes once afterwards.
 """
 
@@ -17,9 +17,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from index.database import open_database
-from index.fetch import FEED_TYPES, Fetcher, FetchError
-from index.ingest import AddedArticle, IngestError
-from index.urls import UrlRefused, normalize_url
+from index.ingestion.fetch import FEED_TYPES, Fetcher, FetchError
+from index.ingestion.adding import AddedArticle, IngestError
+from index.ingestion.urls import UrlRefused, normalize_url
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from index.models import Chunk
+from index.types import Chunk
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 

@@ -13,8 +13,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from index.answer import AnswerEngine, Turn
-from index.chunking import Span, sentence_spans
+from index.answering.extractive import AnswerEngine
+from index.types import Turn
+from index.indexing.chunking import Span, sentence_spans
 
 
 class EvalFileError(ValueError):

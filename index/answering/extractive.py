@@ -17,9 +17,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from index.chunking import Span, sentence_spans
-from index.embedding import Embedder
-from index.models import Hit
+from index.indexing.chunking import Span, sentence_spans
+from index.indexing.embedding import Embedder
+from index.types import Answer, AnswerTrace, Citation, Hit, Turn
 from index.text import content_words, expected_answer_type, has_answer_type, has_words, plain_sentence, proper_nouns
 
 # An answer is 1 to 4 sentences, lead-ins ("North Korea's military power has grown." before "It has…") included.
@@ -30,73 +30,6 @@ ABSTAIN_PHRASE = "The indexed articles don't say"
 _LEANS_BACK = re.compile(r"^(?:It|Its|This|That|These|Those|They|Their|He|She|Such|However|But|Yet|So|Still|Even so|For these reasons)\b")
 _FOLLOW_UP_START = re.compile(r"^(?:and|but|so|also|what about|how about|and what|what else|why|how so|then)\b", re.I)
 _REFERRING = re.compile(r"\b(?:it|its|they|them|their|that|this|those|these|he|she|his|her|there|then)\b", re.I)
-
-
-@dataclass(frozen=True)
-class Citation:
-    """One numbered source: the quoted text is exactly the article's text at [start:end]."""
-
-    n: int
-    article_id: str
-    title: str
-    url: str
-    paragraph: int
-    quote: str
-    start: int
-    end: int
-    score: float
-
-    def as_dict(self) -> dict:
-        """The JSON shape of a citation."""
-        return {
-            "n": self.n, "article_id": self.article_id, "title": self.title, "url": self.url,
-            "paragraph": self.paragraph, "quote": self.quote, "start": self.start, "end": self.end,
-            "score": round(float(self.score), 4),
-        }
-
-
-@dataclass(frozen=True)
-class Answer:
-    """What a member reads: the answer text with [n] markers, and the citations they point to."""
-
-    question: str
-    text: str
-    abstained: bool
-    citations: tuple[Citation, ...] = ()
-    related: tuple[Citation, ...] = ()
-    timings_ms: dict[str, float] = field(default_factory=dict)
-    note: str = ""
-
-    def as_dict(self) -> dict:
-        """The JSON shape of `policybot ask --json`."""
-        record = {
-            "question": self.question,
-            "answer": self.text,
-            "abstained": self.abstained,
-            "citations": [c.as_dict() for c in self.citations],
-            "related": [c.as_dict() for c in self.related],
-            "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
-        }
-        if self.note:
-            record["note"] = self.note
-        return record
-
-
-@dataclass(frozen=True)
-class AnswerTrace:
-    """An answer with the passages it was drawn from and its best sentence score (for evaluation)."""
-
-    answer: Answer
-    hits: tuple[Hit, ...]
-    best_score: float
-
-
-@dataclass(frozen=True)
-class Turn:
-    """One earlier exchange of a conversation."""
-
-    question: str
-    answer: str = ""
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from index.models import Article, Chunk, StoredChunk
+from index.types import Article, ArticleInfo, Chunk, StoredChunk
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -73,19 +73,6 @@ class ModelMismatchError(IndexProblem):
 
 class IndexBusyError(IndexProblem):
     """Another process is writing this index."""
-
-
-@dataclass(frozen=True)
-class ArticleInfo:
-    """One indexed article, as `policybot articles` lists it."""
-
-    article_id: str
-    title: str
-    url: str
-    chunks: int
-    added_at: str
-    updated_at: str
-    content_hash: str
 
 
 @dataclass(frozen=True)

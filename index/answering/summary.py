@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from index.answer import Answer, Citation, leans_back
-from index.chunking import paragraph_spans, sentence_spans
-from index.embedding import Embedder
+from index.answering.extractive import leans_back
+from index.types import Answer, Citation
+from index.indexing.chunking import paragraph_spans, sentence_spans
+from index.indexing.embedding import Embedder
 from index.text import content_words, has_words, plain_sentence
 
 SUMMARY_SENTENCES = {"short": 3, "medium": 5, "long": 8}

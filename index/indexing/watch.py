@@ -6,8 +6,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from index.corpus import corpus_files
-from index.models import IndexReport
+from index.indexing.corpus import corpus_files
+from index.types import IndexReport
 
 Fingerprint = dict[str, tuple[int, int]]
 

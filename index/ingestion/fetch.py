@@ -1,6 +1,6 @@
 """Fetching a web page safely: checked addresses at every hop, capped size and time, only article types.
 
-Each connection goes to the address `index.urls.check_url` cleared, with the host name kept
+Each connection goes to the address `index.ingestion.urls.check_url` cleared, with the host name kept
 for the Host header and TLS verification, so a DNS answer cannot change between the check
 and the connection. Plain `http.client` is used because it never reads proxy settings from
 the environment and lets the connection be pinned.
@@ -17,7 +17,7 @@ import zlib
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
-from index.urls import CheckedTarget, Resolver, UrlRefused, check_url, system_resolver
+from index.ingestion.urls import CheckedTarget, Resolver, UrlRefused, check_url, system_resolver
 
 ARTICLE_TYPES = {"text/html": "html", "application/xhtml+xml": "html", "text/plain": "text", "application/pdf": "pdf"}
 # Feeds are served under many XML types (and sometimes as text/html or text/plain).

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from index.models import Article, SkippedFile
+from index.types import Article, SkippedFile
 
 ARTICLE_SUFFIXES = (".md", ".markdown", ".txt")
 DEFAULT_MAX_ARTICLE_BYTES = 10 * 1024 * 1024

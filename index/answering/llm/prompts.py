@@ -8,7 +8,7 @@ or like a chat template's control tokens, so a passage cannot close the block ea
 
 from __future__ import annotations
 
-from index.answer import ABSTAIN_PHRASE
+from index.answering.extractive import ABSTAIN_PHRASE
 
 # The exact reply that means "the passages do not answer": callers match on ABSTAIN_PHRASE.
 ABSTAIN_REPLY = f"{ABSTAIN_PHRASE} anything that answers this question."

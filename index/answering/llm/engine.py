@@ -27,12 +27,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from index import prompts
-from index.answer import ABSTAIN_PHRASE, Answer, AnswerEngine, Citation, Turn, contextual_query, leans_back
-from index.chunking import Span, paragraph_spans, sentence_spans
-from index.embedding import Embedder
-from index.models import Hit
-from index.summary import SUMMARY_SENTENCES, summarize_text
+from index.answering.llm import prompts
+from index.answering.extractive import ABSTAIN_PHRASE, AnswerEngine, contextual_query, leans_back
+from index.types import Answer, Citation, Turn
+from index.indexing.chunking import Span, paragraph_spans, sentence_spans
+from index.indexing.embedding import Embedder
+from index.types import Hit
+from index.answering.summary import SUMMARY_SENTENCES, summarize_text
 from index.text import content_words, has_words, plain_sentence
 
 logger = logging.getLogger(__name__)
@@ -723,7 +724,7 @@ def llm_summarize(client: LLMClient, article_id: str, title: str, url: str, text
                   length: str = "medium", config: LLMConfig = LLMConfig()) -> Answer:
     """A summary of one article written by the model from its passages, each sentence cited and checked.
 
-    Same arguments as index.summary.summarize_text plus the client; falls back to that
+    Same arguments as index.answering.summary.summarize_text plus the client; falls back to that
     extractive summary, with a note, when the model fails or nothing it wrote checks out.
     """
     if length not in SUMMARY_SENTENCES:

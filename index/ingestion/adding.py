@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from index.corpus import (
+from index.indexing.corpus import (
     ARTICLE_SUFFIXES,
     ArticleError,
     article_id_for,
@@ -29,11 +29,11 @@ from index.corpus import (
     parse_article,
     title_from_filename,
 )
-from index.extract import DOCUMENT_SUFFIXES, ExtractedArticle, ExtractionError, ExtractLimits, decode_html, extract_bounded
-from index.fetch import Fetcher, FetchError
-from index.models import Article
-from index.store import ArticleInfo
-from index.urls import UrlRefused, normalize_url, same_page
+from index.ingestion.extraction import DOCUMENT_SUFFIXES, ExtractedArticle, ExtractionError, ExtractLimits, decode_html, extract_bounded
+from index.ingestion.fetch import Fetcher, FetchError
+from index.types import Article
+from index.types import ArticleInfo
+from index.ingestion.urls import UrlRefused, normalize_url, same_page
 
 MAX_FILENAME_STEM = 80
 # Longer than any article (a long book is ~150,000 words); a bigger "article" is a data dump.

@@ -6,7 +6,7 @@ import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
-from index.answer import Turn
+from index.types import Turn
 from index.database import open_database
 
 SCHEMA = """

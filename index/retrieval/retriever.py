@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from index.embedding import Embedder
-from index.models import Hit
-from index.store import IndexStore
+from index.indexing.embedding import Embedder
+from index.types import Hit
+from index.indexing.store import IndexStore
 
 RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
 # Chosen by measurement on SQuAD dev v1.1: see docs/retrieval.md.
