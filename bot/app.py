@@ -2,7 +2,7 @@
 
 Where a question flows: bot/cogs/ask.py receives `/ask`, a mention, a DM or a thread message,
 defers, and calls `PolicyBot.compute(knowledge.ask, …)`, which runs the answer engine
-(index/knowledge.py → index/answer.py → index/search.py) in a worker thread; bot/render.py
+(index/knowledge.py → index/answering/ → index/retrieval/) in a worker thread; bot/render.py
 turns the Answer into an embed within Discord's limits.
 """
 
@@ -15,20 +15,14 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.records import AnswerLog
 from bot.render import error_text
-from bot.settings import Settings
-from index.answering.conversations import ConversationStore
-from index.ingestion.feeds import FeedStore
-from index.ingestion.fetch import Fetcher
-from index.knowledge import KnowledgeBase
+from bot.services import Services
 
 log = logging.getLogger("policybot")
 T = TypeVar("T")
@@ -36,25 +30,6 @@ T = TypeVar("T")
 COGS = ("bot.cogs.ask", "bot.cogs.library", "bot.cogs.admin", "bot.cogs.feeds")
 # Seconds that in-flight answers get to finish when the bot is asked to stop.
 SHUTDOWN_GRACE_SECONDS = 20.0
-
-
-@dataclass(frozen=True)
-class Services:
-    """Everything the cogs need, built once by the entry point."""
-
-    settings: Settings
-    knowledge: KnowledgeBase
-    answers: AnswerLog
-    conversations: ConversationStore
-    fetcher: Fetcher
-    feeds: FeedStore
-
-    def close(self) -> None:
-        """Close the index and the databases."""
-        self.knowledge.close()
-        self.answers.close()
-        self.conversations.close()
-        self.feeds.close()
 
 
 class Cooldown:
@@ -107,8 +82,8 @@ class PolicyBot(commands.Bot):
             **options,
         )
         self.services = services
-        self.cooldown = Cooldown(services.settings.ask_cooldown_seconds)
-        self._answer_slots = asyncio.Semaphore(services.settings.max_concurrent_answers)
+        self.cooldown = Cooldown(services.settings.discord.ask_cooldown_seconds)
+        self._answer_slots = asyncio.Semaphore(services.settings.discord.max_concurrent_answers)
         self._in_flight: set[asyncio.Task] = set()
         # One follow-up thread per answer, even when two members click at once.
         self.thread_lock = asyncio.Lock()
@@ -124,7 +99,7 @@ class PolicyBot(commands.Bot):
         for cog in COGS:
             await self.load_extension(cog)
         self.tree.on_error = self.on_app_command_error
-        guild_id = self.services.settings.dev_guild_id
+        guild_id = self.services.settings.discord.dev_guild_id
         if guild_id is not None:
             guild = discord.Object(id=guild_id)
             self.tree.copy_global_to(guild=guild)

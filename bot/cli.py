@@ -8,17 +8,35 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import textwrap
-from collections.abc import Callable, Iterable
-from dataclasses import replace
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
+from bot.services import (
+    build_adder,
+    build_fetcher,
+    build_knowledge,
+    extractive_engine,
+    load_embedder,
+)
 from bot.settings import Settings, SettingsError
-from index.indexing.embedding import EmbeddingModelError
+from bot.terminal import (
+    describe_report,
+    format_answer,
+    format_hits,
+    reindex_with_progress,
+)
 from index.answering.evaluate import EvalFileError
-from index.types import Hit, IndexReport
+from index.indexing.embedding import EmbeddingModelError
 from index.indexing.store import IndexProblem
+from index.types import Answer, Hit
+
+if TYPE_CHECKING:
+    from index.answering.conversations import ConversationStore
+    from index.indexing.embedding import Embedder
+    from index.knowledge import KnowledgeBase
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -95,8 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--interval", type=float, default=2.0, help="seconds between looks at the folder (default 2)")
 
     sub.add_parser("chat", help="interactive terminal session")
-    for name, command in (("index", index), ("articles", articles), ("search", search), ("ask", ask), ("summary", summary),
-                          ("add", add), ("remove", remove), ("watch", watch), ("feed", feed)):
+    # The folders may also be given after the command (`policybot eval FILE --corpus DIR`).
+    for command in sub.choices.values():
         command.add_argument("--corpus", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
         command.add_argument("--index-dir", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
@@ -106,74 +124,44 @@ def settings_for(args: argparse.Namespace) -> Settings:
     """Settings from .env and the environment, with command-line paths on top."""
     settings = Settings.load()
     if getattr(args, "corpus", None):
-        settings = replace(settings, corpus_dir=args.corpus)
+        settings = settings.with_changes(corpus_dir=args.corpus)
     if getattr(args, "index_dir", None):
-        settings = replace(settings, index_dir=args.index_dir)
+        settings = settings.with_changes(index_dir=args.index_dir)
     return settings
 
 
-def load_embedder(settings: Settings, bulk: bool = False):
-    """The embedding model, loaded once per process: one thread for answering, all cores for bulk indexing."""
-    from index.indexing.embedding import SentenceTransformerEmbedder
+def require_index(settings: Settings) -> None:
+    """A clear error when there is no index yet (checked before the model's seconds-long load)."""
+    if not index_exists(settings):
+        raise UserError(f"no index in {settings.index.index_dir} yet; run `policybot index` first")
 
-    return SentenceTransformerEmbedder(settings.embedding_model, threads=None if bulk else 1)
+
+def index_exists(settings: Settings) -> bool:
+    """Whether an index has been written in the index folder."""
+    from index.indexing.store import read_manifest
+
+    return read_manifest(settings.index.index_dir) is not None
 
 
-def run_index(settings: Settings, embedder, rebuild: bool, quiet: bool, out: TextIO, err: TextIO):
-    """Update the index from the corpus, with a progress bar unless quiet; return (report, store)."""
-    from tqdm import tqdm
-
-    from index.indexing.indexer import update_index
-
-    bar = None
-
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
-        if quiet:
-            return
-        if bar is None:
-            bar = tqdm(total=total, unit="chunk", desc="embedding", file=err, leave=False)
-        bar.update(done - bar.n)
-
+@contextmanager
+def loaded(settings: Settings, embedder: Embedder, build_if_missing: bool = True) -> Iterator[KnowledgeBase]:
+    """The knowledge base with its index loaded (built from the corpus first when missing and allowed); closed after."""
+    knowledge = build_knowledge(settings, embedder)
     try:
-        report, store = update_index(
-            settings.corpus_dir, settings.index_dir, embedder, settings.index_options(),
-            rebuild=rebuild, progress=progress, warn=lambda message: print(f"policybot: {message}", file=err),
-        )
+        knowledge.load(build_if_missing=build_if_missing)
+        yield knowledge
     finally:
-        if bar is not None:
-            bar.close()
-    for skipped in report.skipped:
-        print(f"skipped {skipped.path}: {skipped.reason}", file=err)
-    if not quiet:
-        print(describe_report(report, settings), file=out)
-    return report, store
+        knowledge.close()
 
 
-def describe_report(report: IndexReport, settings: Settings) -> str:
-    """One line on what an index run did."""
-    parts = [
-        f"{len(report.added)} added", f"{len(report.updated)} updated",
-        f"{len(report.removed)} removed", f"{report.unchanged} unchanged",
-    ]
-    line = f"Indexed {settings.corpus_dir} into {settings.index_dir}: {', '.join(parts)}; " \
-           f"{report.chunks_embedded} chunks embedded in {report.seconds:.1f} s"
-    if report.rebuilt:
-        line += " (full build)"
-    if report.skipped:
-        line += f"; {len(report.skipped)} file(s) skipped"
-    return line + "."
-
-
-def open_retriever(settings: Settings, embedder, mode: str | None = None):
-    """A retriever over the existing index; a clear error when there is none yet."""
-    from index.indexing.indexer import open_store
-    from index.retrieval.retriever import Retriever
-
-    store = open_store(settings.index_dir, embedder)
-    if store.manifest is None:
-        raise UserError(f"no index in {settings.index_dir} yet; run `policybot index` first")
-    return Retriever(store, embedder, mode or settings.retrieval)
+def run_index(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
+    """`policybot index`: bring the index up to date with the corpus; only changed articles are embedded."""
+    knowledge = build_knowledge(settings, load_embedder(settings, bulk=True))
+    try:
+        report = reindex_with_progress(knowledge, args.rebuild, args.quiet, out, err)
+    finally:
+        knowledge.close()
+    return EXIT_SKIPPED if report.skipped else EXIT_OK
 
 
 def clean_question(raw: str) -> str:
@@ -186,31 +174,23 @@ def clean_question(raw: str) -> str:
         raise UserError(str(exc)) from None
 
 
-def format_hits(hits: list[Hit], width: int = 100) -> str:
-    """Passages as numbered, wrapped text with score, title and paragraph."""
-    if not hits:
-        return "No passages found."
-    blocks = []
-    for hit in hits:
-        c = hit.chunk
-        head = f"[{hit.rank}] {hit.score:.3f}  {c.title} — paragraph {c.paragraph}"
-        if c.url:
-            head += f"  <{c.url}>"
-        body = textwrap.fill(c.text, width=width, initial_indent="    ", subsequent_indent="    ")
-        blocks.append(f"{head}\n{body}")
-    return "\n\n".join(blocks)
-
-
 def run_search(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
     """`policybot search`: one question, or many from standard input with --json."""
     if args.k < 1 or args.k > 100:
         raise UserError("-k must be between 1 and 100")
     # Refuse a bad question before the model's seconds-long load.
     question = clean_question(args.question) if args.question != "-" else "-"
-    embedder = load_embedder(settings)
-    retriever = open_retriever(settings, embedder, args.mode)
+    require_index(settings)
+    if args.mode:
+        settings = settings.with_changes(retrieval=args.mode)
+    with loaded(settings, load_embedder(settings), build_if_missing=False) as knowledge:
+        return search_questions(args, question, knowledge, out)
+
+
+def search_questions(args: argparse.Namespace, question: str, knowledge: KnowledgeBase, out: TextIO) -> int:
+    """Print the passages for one question, or for each line of standard input."""
     if args.question != "-":
-        hits = retriever.search(question, args.k)
+        hits = knowledge.search(question, args.k)
         if args.json:
             print(json.dumps({"question": question, "hits": [h.as_dict() for h in hits]}, ensure_ascii=False), file=out)
         else:
@@ -227,7 +207,7 @@ def run_search(args: argparse.Namespace, settings: Settings, out: TextIO, err: T
             status = EXIT_ERROR
             record = {"question": line.rstrip("\n"), "hits": [], "error": str(exc)}
         else:
-            hits = retriever.search(question, args.k)
+            hits = knowledge.search(question, args.k)
             record = {"question": question, "hits": [h.as_dict() for h in hits]}
         if args.json:
             print(json.dumps(record, ensure_ascii=False), file=out, flush=True)
@@ -240,11 +220,14 @@ def run_articles(args: argparse.Namespace, settings: Settings, out: TextIO) -> i
     """`policybot articles`: what is indexed, without loading the model."""
     from index.indexing.store import IndexStore, read_manifest
 
-    manifest = read_manifest(settings.index_dir)
+    manifest = read_manifest(settings.index.index_dir)
     if manifest is None:
-        raise UserError(f"no index in {settings.index_dir} yet; run `policybot index` first")
-    store = IndexStore.open(settings.index_dir, manifest["model"], int(manifest["dimension"]))
-    infos = store.articles()
+        raise UserError(f"no index in {settings.index.index_dir} yet; run `policybot index` first")
+    store = IndexStore.open(settings.index.index_dir, manifest["model"], int(manifest["dimension"]))
+    try:
+        infos, chunk_count = store.articles(), store.chunk_count
+    finally:
+        store.close()
     if args.json:
         for info in infos:
             print(json.dumps({"id": info.article_id, "title": info.title, "url": info.url, "chunks": info.chunks,
@@ -254,46 +237,13 @@ def run_articles(args: argparse.Namespace, settings: Settings, out: TextIO) -> i
     print(f"{'id'.ljust(width)}  {'chunks':>6}  {'added':20}  title", file=out)
     for info in infos:
         print(f"{info.article_id.ljust(width)}  {info.chunks:>6}  {info.added_at:20}  {info.title}", file=out)
-    print(f"{len(infos)} article(s), {store.chunk_count} chunks.", file=out)
+    print(f"{len(infos)} article(s), {chunk_count} chunks.", file=out)
     return EXIT_OK
-
-
-def build_engine(settings: Settings, embedder, store, llm_client=None):
-    """The answer engine over one loaded index: extractive, or an LLM's checked answer when one is configured."""
-    from index.knowledge import answer_engine
-
-    return answer_engine(store, embedder, settings.retrieval, llm_client)
-
-
-def format_answer(answer, width: int = 100) -> str:
-    """An answer for the terminal: the text with [n] markers, then its sources with quotes."""
-    lines = [textwrap.fill(answer.text, width=width)]
-    sources = answer.citations or answer.related
-    if sources:
-        lines.append("")
-        lines.append("Sources" if answer.citations else "Related reading")
-        for c in sources:
-            head = f"[{c.n}] {c.title} — paragraph {c.paragraph}"
-            if c.url:
-                head += f"  <{c.url}>"
-            lines.append(head)
-            quote = c.quote if len(c.quote) <= 600 else c.quote[:597].rstrip() + "…"
-            lines.append(textwrap.fill(f"“{quote}”", width=width, initial_indent="    ", subsequent_indent="    "))
-    if answer.note:
-        lines.append(f"\n({answer.note})")
-    return "\n".join(lines)
-
-
-def conversation_store(settings: Settings):
-    """Where CLI conversations are kept: beside the index."""
-    from index.answering.conversations import ConversationStore
-
-    return ConversationStore(settings.conversations_database)
 
 
 def run_ask(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     """`policybot ask`: one cited answer, or one JSON object a line for questions on standard input."""
-    from index.answering.conversations import check_conversation_id
+    from index.answering.conversations import ConversationStore, check_conversation_id
 
     # Refuse a bad question or conversation id before the model's seconds-long load.
     if args.question != "-":
@@ -303,14 +253,24 @@ def run_ask(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             check_conversation_id(args.conversation)
         except ValueError as exc:
             raise UserError(str(exc)) from None
-    embedder = load_embedder(settings)
-    engine = build_engine(settings, embedder, open_retriever(settings, embedder).store, settings.llm_client())
-    conversations = conversation_store(settings) if args.conversation is not None else None
+    require_index(settings)
+    with loaded(settings, load_embedder(settings), build_if_missing=False) as knowledge:
+        conversations = ConversationStore(settings.conversations_database) if args.conversation is not None else None
+        try:
+            return ask_questions(args, knowledge, conversations, out)
+        finally:
+            if conversations is not None:
+                conversations.close()
 
-    def answer_one(raw: str):
+
+def ask_questions(args: argparse.Namespace, knowledge: KnowledgeBase, conversations: ConversationStore | None,
+                  out: TextIO) -> int:
+    """Print the answer to one question, or to each line of standard input."""
+
+    def answer_one(raw: str) -> Answer:
         question = clean_question(raw)
         history = conversations.history(args.conversation) if conversations else ()
-        answer = engine.ask(question, history)
+        answer = knowledge.ask(question, history)
         if conversations:
             conversations.add(args.conversation, question, answer.text)
         return answer
@@ -334,43 +294,23 @@ def run_ask(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     return status
 
 
-def summarize(settings: Settings, embedder, store, article: str, length: str, llm_client=None):
-    """A cited summary of the article named by id or title prefix (by the LLM when one is configured)."""
-    from index.answering.summary import summarize_text
-
-    try:
-        info = store.find_article(article)
-    except LookupError as exc:
-        raise UserError(str(exc)) from None
-    text = store.article_text(info.article_id) or ""
-    if llm_client is not None:
-        from index.answering.llm.engine import llm_summarize
-
-        return llm_summarize(llm_client, info.article_id, info.title, info.url, text, embedder, length)
-    return summarize_text(info.article_id, info.title, info.url, text, embedder, length)
-
-
 def run_summary(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     """`policybot summary ARTICLE`."""
-    embedder = load_embedder(settings)
-    store = open_retriever(settings, embedder).store
-    summary = summarize(settings, embedder, store, args.article, args.length, settings.llm_client())
+    require_index(settings)
+    with loaded(settings, load_embedder(settings), build_if_missing=False) as knowledge:
+        try:
+            summary = knowledge.summarize(args.article, args.length)
+        except LookupError as exc:
+            raise UserError(str(exc)) from None
     print(json.dumps(summary.as_dict(), ensure_ascii=False) if args.json else format_answer(summary), file=out)
     return EXIT_OK
-
-
-def open_knowledge(settings: Settings, embedder):
-    """The knowledge base over the index, built from the corpus first if there is none."""
-    knowledge = settings.knowledge_base(embedder)
-    knowledge.load()
-    return knowledge
 
 
 def run_add(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
     """`policybot add URL|FILE`: fetch or read the article, refuse duplicates, save it into the corpus, index it."""
     import re
 
-    from index.ingestion.adding import IngestError, add_article_file, add_url, describe_added
+    from index.ingestion.adding import IngestError, describe_added
 
     source = args.source.strip()
     is_url = re.match(r"^[a-z][a-z0-9+.-]*:", source, re.I) and not Path(source).exists()
@@ -379,25 +319,20 @@ def run_add(args: argparse.Namespace, settings: Settings, out: TextIO, err: Text
         path = Path(source)
         if not path.is_file():
             raise UserError(f"no file {source} (give an http(s) URL or a file path)")
-        if path.stat().st_size > settings.max_article_bytes:
+        if path.stat().st_size > settings.index.max_article_bytes:
             raise UserError(f"{path.name} is {path.stat().st_size / 2**20:.1f} MB; the limit is "
-                            f"{settings.max_article_bytes / 2**20:.0f} MB (MAX_ARTICLE_MB)")
+                            f"{settings.index.max_article_bytes / 2**20:.0f} MB (MAX_ARTICLE_MB)")
         data = path.read_bytes()
-    embedder = load_embedder(settings)
-    knowledge = open_knowledge(settings, embedder)
-    try:
-        if is_url:
-            added = add_url(source, settings.corpus_dir, knowledge.articles, settings.fetcher(),
-                            knowledge.similar_articles, settings.extract_limits())
-        else:
-            added = add_article_file(settings.corpus_dir, Path(source).name, data, knowledge.articles,
-                                     settings.max_article_bytes, knowledge.similar_articles, settings.extract_limits())
-    except IngestError as exc:
-        raise UserError(str(exc)) from None
-    report = knowledge.reindex()
-    passages = knowledge.passage_count(added.article.article_id)
+    with loaded(settings, load_embedder(settings)) as knowledge:
+        adder = build_adder(settings, knowledge, build_fetcher(settings))
+        try:
+            added = adder.add_url(source) if is_url else adder.add_file(Path(source).name, data)
+        except IngestError as exc:
+            raise UserError(str(exc)) from None
+        report = knowledge.reindex()
+        passages = knowledge.passage_count(added.article.article_id)
     print(describe_added(added, passages), file=out)
-    print(describe_report(report, settings), file=err)
+    print(describe_report(report, settings.index.corpus_dir, settings.index.index_dir), file=err)
     return EXIT_OK
 
 
@@ -405,26 +340,31 @@ def run_remove(args: argparse.Namespace, settings: Settings, out: TextIO, err: T
     """`policybot remove ARTICLE`: move its file out of the corpus and drop it from the index."""
     from index.ingestion.adding import remove_article_file
 
-    embedder = load_embedder(settings)
-    knowledge = open_knowledge(settings, embedder)
-    try:
-        info = knowledge.find_article(args.article)
-    except LookupError as exc:
-        raise UserError(str(exc)) from None
-    try:
-        moved = remove_article_file(settings.corpus_dir, info.article_id, settings.removed_dir)
-        where = f"its file was moved to {moved}"
-    except LookupError:
-        where = "its file was already gone from the corpus folder"
-    report = knowledge.reindex()
+    with loaded(settings, load_embedder(settings)) as knowledge:
+        try:
+            info = knowledge.find_article(args.article)
+        except LookupError as exc:
+            raise UserError(str(exc)) from None
+        try:
+            moved = remove_article_file(settings.index.corpus_dir, info.article_id, settings.removed_dir)
+            where = f"its file was moved to {moved}"
+        except LookupError:
+            where = "its file was already gone from the corpus folder"
+        report = knowledge.reindex()
     print(f"Removed “{info.title}”; {where}.", file=out)
-    print(describe_report(report, settings), file=err)
+    print(describe_report(report, settings.index.corpus_dir, settings.index.index_dir), file=err)
     return EXIT_OK
 
 
 def run_feed(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
     """`policybot feed add|list|remove|check`."""
-    from index.ingestion.feeds import FeedError, FeedStore, check_feed, describe_check, subscribe
+    from index.ingestion.feeds import (
+        FeedError,
+        FeedStore,
+        check_feed,
+        describe_check,
+        subscribe,
+    )
 
     store = FeedStore(settings.feeds_database)
     try:
@@ -443,42 +383,41 @@ def run_feed(args: argparse.Namespace, settings: Settings, out: TextIO, err: Tex
             store.remove(found.feed_id)
             print(f"Unsubscribed from “{found.title}”; its articles stay.", file=out)
             return EXIT_OK
-        embedder = load_embedder(settings)
-        knowledge = open_knowledge(settings, embedder)
-        fetcher = settings.fetcher()
-        add_url = settings.url_adder(knowledge, fetcher)
-        try:
-            if args.feed_command == "add":
-                checks = [subscribe(store, args.url, fetcher, add_url)]
-                print(f"Subscribed to “{checks[0].feed.title}” (feed {checks[0].feed.feed_id}).", file=out)
-            else:
-                checks = [check_feed(store, feed, fetcher, add_url) for feed in store.feeds()]
-        except FeedError as exc:
-            raise UserError(str(exc)) from None
-        for check in checks:
-            print(describe_check(check), file=out)
-        if any(check.added for check in checks):
-            print(describe_report(knowledge.reindex(), settings), file=err)
+        with loaded(settings, load_embedder(settings)) as knowledge:
+            fetcher = build_fetcher(settings)
+            add_url = build_adder(settings, knowledge, fetcher).add_url
+            try:
+                if args.feed_command == "add":
+                    checks = [subscribe(store, args.url, fetcher, add_url)]
+                    print(f"Subscribed to “{checks[0].feed.title}” (feed {checks[0].feed.feed_id}).", file=out)
+                else:
+                    checks = [check_feed(store, feed, fetcher, add_url) for feed in store.feeds()]
+            except FeedError as exc:
+                raise UserError(str(exc)) from None
+            for check in checks:
+                print(describe_check(check), file=out)
+            if any(check.added for check in checks):
+                print(describe_report(knowledge.reindex(), settings.index.corpus_dir, settings.index.index_dir), file=err)
         return EXIT_ERROR if any(check.error for check in checks) else EXIT_OK
     finally:
         store.close()
 
 
-def run_watch(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO, stop=None) -> int:
+def run_watch(args: argparse.Namespace, settings: Settings, out: TextIO, stop: threading.Event | None = None) -> int:
     """`policybot watch`: reindex on every change to the corpus folder until Ctrl-C."""
-    import threading
-
     from index.indexing.watch import watch_corpus
 
     if not 0.1 <= args.interval <= 3600:
         raise UserError("--interval must be between 0.1 and 3600 seconds")
-    knowledge = open_knowledge(settings, load_embedder(settings, bulk=True))
+    knowledge = build_knowledge(settings, load_embedder(settings, bulk=True))
+    knowledge.load()
     articles, passages, _ = knowledge.stats()
-    print(f"Watching {settings.corpus_dir} ({articles} articles, {passages} passages); Ctrl-C stops.", file=out, flush=True)
+    print(f"Watching {settings.index.corpus_dir} ({articles} articles, {passages} passages); Ctrl-C stops.", file=out, flush=True)
     stop = stop or threading.Event()
     try:
-        watch_corpus(settings.corpus_dir, knowledge.reindex,
-                     lambda report: print(describe_report(report, settings), file=out, flush=True), stop, args.interval)
+        watch_corpus(settings.index.corpus_dir, knowledge.reindex,
+                     lambda report: print(describe_report(report, knowledge.corpus_dir, knowledge.index_dir), file=out, flush=True),
+                     stop, args.interval)
     except KeyboardInterrupt:
         pass
     finally:
@@ -493,30 +432,30 @@ def run_eval(args: argparse.Namespace, settings: Settings, out: TextIO, err: Tex
     from tqdm import tqdm
 
     from index.answering import evaluate
-    from index.indexing.indexer import update_index
 
     if not args.file.is_file():
         raise UserError(f"no question file {args.file}")
+    squad = args.file.suffix.lower() == ".json"
+    if not squad:
+        require_index(settings)
     embedder = load_embedder(settings)
     with tempfile.TemporaryDirectory(prefix="policybot-eval-") as scratch:
-        if args.file.suffix.lower() == ".json":
+        if squad:
             articles, questions = evaluate.load_squad(args.file)
             corpus = Path(scratch) / "corpus"
             evaluate.write_corpus(articles, corpus)
-            index_dir = args.keep_index or Path(scratch) / "index"
-            print(f"Indexing {len(articles)} SQuAD articles into {index_dir} …", file=err)
-            _, store = update_index(corpus, index_dir, embedder, settings.index_options())
-            titles = {title for title, _ in articles}
+            settings = settings.with_changes(corpus_dir=corpus, index_dir=args.keep_index or Path(scratch) / "index")
+            print(f"Indexing {len(articles)} SQuAD articles into {settings.index.index_dir} …", file=err)
         else:
             questions = evaluate.load_jsonl(args.file)
-            store = open_retriever(settings, embedder).store
-            titles = {info.title for info in store.articles()}
-        questions = evaluate.sample(questions, args.limit)
-        if args.outside:
-            questions += evaluate.out_of_corpus_questions(args.outside, titles, args.outside_limit)
-        engine = build_engine(settings, embedder, store)
-        with tqdm(total=len(questions), unit="q", desc="answering", file=err, leave=False) as bar:
-            results = evaluate.evaluate(engine, questions, progress=lambda done, total: bar.update(done - bar.n))
+        with loaded(settings, embedder, build_if_missing=squad) as knowledge, knowledge.reading() as snapshot:
+            titles = {info.title for info in snapshot.articles}
+            questions = evaluate.sample(questions, args.limit)
+            if args.outside:
+                questions += evaluate.out_of_corpus_questions(args.outside, titles, args.outside_limit)
+            engine = extractive_engine(settings, embedder, snapshot.store)
+            with tqdm(total=len(questions), unit="q", desc="answering", file=err, leave=False) as bar:
+                results = evaluate.evaluate(engine, questions, progress=lambda done, total: bar.update(done - bar.n))
     figures = evaluate.metrics(results, engine.config.abstain_below)
     thresholds = [round(0.20 + 0.02 * i, 2) for i in range(21)]
     lines = [f"{len(results)} questions ({figures['answerable']} answerable, {figures['unanswerable']} not), "
@@ -533,77 +472,15 @@ def run_eval(args: argparse.Namespace, settings: Settings, out: TextIO, err: Tex
     return EXIT_OK
 
 
-CHAT_HELP = """Type a question to get a cited answer; a follow-up is read with the questions before it.
-Commands: /summary ARTICLE [short|medium|long]  summarise an article (id or start of its title)
-          /articles  list the indexed articles
-          /passages QUESTION  show the best matching passages
-          /new       start a new conversation (forget earlier questions)
-          /reindex   update the index from the corpus folder
-          /help      this text
-          /quit      leave (or Ctrl-D)"""
-
-
 def run_chat(settings: Settings, out: TextIO, err: TextIO, read_line: Callable[[str], str] = input, build: bool = False) -> int:
-    """The interactive terminal session: ask, follow up, summarise, list articles, reindex."""
-    from index.types import Turn
-    from index.indexing.indexer import open_store
-    from index.text import has_words
+    """The interactive terminal session; `build` first brings the index up to date with the corpus."""
+    from bot.chat import chat_session
 
-    embedder = load_embedder(settings)
-    if build or open_store(settings.index_dir, embedder).manifest is None:
-        _, store = run_index(settings, embedder, rebuild=False, quiet=False, out=out, err=err)
-    else:
-        store = open_store(settings.index_dir, embedder)
-    llm_client = settings.llm_client()
-    engine = build_engine(settings, embedder, store, llm_client)
-    history: list[Turn] = []
-    print(f"policybot — {len(store.articles())} article(s), {store.chunk_count} passages indexed.\n{CHAT_HELP}", file=out)
-    while True:
-        try:
-            line = read_line("\nquestion> ")
-        except (EOFError, KeyboardInterrupt):
-            print(file=out)
-            return EXIT_OK
-        command = line.strip().lower()
-        if not command:
-            continue
-        if command in ("/quit", "/exit", "quit", "exit"):
-            return EXIT_OK
-        if command == "/help":
-            print(CHAT_HELP, file=out)
-        elif command == "/articles":
-            for info in store.articles():
-                print(f"- {info.title} ({info.chunks} passages) [{info.article_id}]", file=out)
-        elif command == "/reindex":
-            _, store = run_index(settings, embedder, rebuild=False, quiet=False, out=out, err=err)
-            engine = build_engine(settings, embedder, store, llm_client)
-        elif command == "/new":
-            history.clear()
-            print("Started a new conversation.", file=out)
-        elif command.startswith("/summary"):
-            words = line.split()[1:]
-            length = words.pop() if words and words[-1].lower() in ("short", "medium", "long") else "medium"
-            try:
-                print(format_answer(summarize(settings, embedder, store, " ".join(words), length.lower(), llm_client)), file=out)
-            except UserError as exc:
-                print(exc, file=out)
-        elif command.startswith("/passages"):
-            try:
-                print(format_hits(engine.retriever.search(clean_question(line.split(None, 1)[1] if " " in line.strip() else ""), 3)), file=out)
-            except UserError as exc:
-                print(exc, file=out)
-        elif command.startswith("/"):
-            print(f"Unknown command {command.split()[0]}. Type /help for the commands.", file=out)
-        else:
-            try:
-                question = clean_question(line)
-            except UserError as exc:
-                print(exc, file=out)
-                continue
-            answer = engine.ask(question, history)
-            if not answer.abstained or has_words(question):
-                history = [*history, Turn(question, answer.text)][-4:]
-            print(format_answer(answer), file=out)
+    with loaded(settings, load_embedder(settings), build_if_missing=False) as knowledge:
+        if build or not index_exists(settings):
+            reindex_with_progress(knowledge, rebuild=False, quiet=False, out=out, err=err)
+        chat_session(knowledge, out, err, read_line, MAX_QUESTION_CHARS)
+    return EXIT_OK
 
 
 def main(argv: Iterable[str] | None = None, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
@@ -614,10 +491,7 @@ def main(argv: Iterable[str] | None = None, out: TextIO = sys.stdout, err: TextI
         settings = settings_for(args)
         command = args.command or "start"
         if command == "index":
-            embedder = load_embedder(settings, bulk=True)
-            report, store = run_index(settings, embedder, args.rebuild, args.quiet, out, err)
-            store.close()
-            return EXIT_SKIPPED if report.skipped else EXIT_OK
+            return run_index(args, settings, out, err)
         if command == "articles":
             return run_articles(args, settings, out)
         if command == "search":
@@ -633,10 +507,10 @@ def main(argv: Iterable[str] | None = None, out: TextIO = sys.stdout, err: TextI
         if command == "remove":
             return run_remove(args, settings, out, err)
         if command == "watch":
-            return run_watch(args, settings, out, err)
+            return run_watch(args, settings, out)
         if command == "feed":
             return run_feed(args, settings, out, err)
-        if command == "run" or (command == "start" and settings.discord_token):
+        if command == "run" or (command == "start" and settings.discord.token):
             from bot.run import require_token, run_bot
 
             # Refuse a missing token before the model's seconds-long load.

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from index.types import Answer, Citation
 from index.database import open_database
+from index.types import Answer, Citation
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (

@@ -8,9 +8,8 @@ from urllib.parse import quote, urlsplit
 
 import discord
 
-from index.types import Answer, Citation
-from index.types import ArticleInfo
 from index.text import neutralize_mentions
+from index.types import Answer, ArticleInfo, Citation
 
 # Discord's documented limits; a message over any of them is refused with HTTP 400.
 CONTENT_LIMIT = 2000

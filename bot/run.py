@@ -10,29 +10,12 @@ import signal
 import discord
 import yarl
 
-from bot.app import PolicyBot, Services
-from bot.records import AnswerLog
+from bot.app import PolicyBot
+from bot.services import NoModel, build_services
 from bot.settings import Settings, SettingsError
-from index.answering.conversations import ConversationStore
-from index.ingestion.feeds import FeedStore
+from index.indexing.embedding import Embedder
 
 log = logging.getLogger("policybot")
-
-
-def build_services(settings: Settings, embedder, load_index: bool = True, update_index: bool = False) -> Services:
-    """The knowledge base (index loaded, built when missing, updated from the corpus on request) and the databases."""
-    knowledge = settings.knowledge_base(embedder)
-    if load_index:
-        report = knowledge.load()
-        if report is None and update_index:
-            report = knowledge.reindex(warn=lambda message: log.warning("%s", message))
-        if report is not None and (report.changed or report.rebuilt):
-            log.info("indexed the corpus: %d added, %d updated, %d removed; %d passages embedded",
-                     len(report.added), len(report.updated), len(report.removed), report.chunks_embedded)
-        for skipped in report.skipped if report is not None else ():
-            log.warning("skipped %s: %s", skipped.path, skipped.reason)
-    return Services(settings, knowledge, AnswerLog(settings.bot_database), ConversationStore(settings.conversations_database),
-                    settings.fetcher(), FeedStore(settings.feeds_database))
 
 
 def point_at_discord(settings: Settings) -> None:
@@ -41,18 +24,18 @@ def point_at_discord(settings: Settings) -> None:
     discord.py reads these class attributes for every request and connection; there is no
     per-client option, so the entry point sets them once before the client starts.
     """
-    if settings.discord_api_url:
-        discord.http.Route.BASE = settings.discord_api_url
-    if settings.discord_gateway_url:
-        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
+    if settings.discord.api_url:
+        discord.http.Route.BASE = settings.discord.api_url
+    if settings.discord.gateway_url:
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord.gateway_url)
 
 
 def require_token(settings: Settings) -> str:
     """The bot token, or a clear error saying where to put it."""
-    if not settings.discord_token:
+    if not settings.discord.token:
         raise SettingsError("DISCORD_TOKEN is not set: put your bot's token in .env (see .env.example), "
                             "or use `policybot chat` for the terminal session")
-    return settings.discord_token
+    return settings.discord.token
 
 
 async def serve(bot: PolicyBot, token: str) -> None:
@@ -83,7 +66,7 @@ async def serve(bot: PolicyBot, token: str) -> None:
             loop.remove_signal_handler(sig)
 
 
-def run_bot(settings: Settings, embedder) -> None:
+def run_bot(settings: Settings, embedder: Embedder) -> None:
     """`policybot run`: the Discord bot over the index (built first if missing)."""
     token = require_token(settings)
     discord.utils.setup_logging(level=logging.INFO)
@@ -101,7 +84,7 @@ async def sync_commands(settings: Settings, guild_id: int | None) -> list[str]:
     """Register the slash commands with Discord, globally or in one guild; returns their names."""
     token = require_token(settings)
     point_at_discord(settings)
-    services = build_services(settings, embedder=None, load_index=False)
+    services = build_services(settings, NoModel(), load_index=False)
     bot = PolicyBot(services)
     try:
         async with bot:

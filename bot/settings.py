@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 from dotenv import dotenv_values
 
 from index.indexing.ann import ANN_MODES, DEFAULT_ANN_THRESHOLD
-from index.indexing.chunking import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP_SENTENCES, DEFAULT_TARGET_TOKENS
+from index.indexing.chunking import (
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_OVERLAP_SENTENCES,
+    DEFAULT_TARGET_TOKENS,
+)
 from index.indexing.corpus import DEFAULT_MAX_ARTICLE_BYTES
 from index.indexing.embedding import PACKAGED_MODEL
 from index.indexing.indexer import IndexOptions
@@ -28,8 +33,8 @@ class SettingsError(ValueError):
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Typed settings; see .env.example for what each one does."""
+class IndexSettings:
+    """Where the articles and the index live, how articles are chunked, embedded and searched."""
 
     corpus_dir: Path = Path("corpus")
     index_dir: Path = Path("data/index")
@@ -40,31 +45,82 @@ class Settings:
     chunk_tokens: int = DEFAULT_TARGET_TOKENS
     chunk_overlap: int = DEFAULT_OVERLAP_SENTENCES
     max_article_bytes: int = DEFAULT_MAX_ARTICLE_BYTES
-    # The token has no default and never appears in repr() or logs.
-    discord_token: str | None = field(default=None, repr=False)
-    # Optional language model (OpenAI-compatible chat endpoint); None means extractive answers only.
-    llm_base_url: str | None = None
-    llm_model: str = ""
+
+    def options(self) -> IndexOptions:
+        """The chunking and approximate-index options the indexer needs."""
+        return IndexOptions(
+            target_tokens=self.chunk_tokens,
+            overlap_sentences=self.chunk_overlap,
+            max_article_bytes=self.max_article_bytes,
+            ann_mode=self.ann_index,
+            ann_threshold=self.ann_threshold,
+        )
+
+
+@dataclass(frozen=True)
+class LLMSettings:
+    """An optional OpenAI-compatible chat endpoint; no base URL means extractive answers only."""
+
+    base_url: str | None = None
+    model: str = ""
     # Like the Discord token: never in repr() or logs.
-    llm_api_key: str | None = field(default=None, repr=False)
-    llm_timeout_seconds: float = DEFAULT_LLM_TIMEOUT_SECONDS
-    # Discord: a guild whose commands are synced at start (development), an extra admin role,
-    # seconds between one member's questions, DMs on or off, answers computed at once.
+    api_key: str | None = field(default=None, repr=False)
+    timeout_seconds: float = DEFAULT_LLM_TIMEOUT_SECONDS
+
+    @property
+    def enabled(self) -> bool:
+        """True when a language model endpoint is configured."""
+        return self.base_url is not None
+
+
+@dataclass(frozen=True)
+class DiscordSettings:
+    """The bot's token, who administers it, and how it paces members."""
+
+    # The token has no default and never appears in repr() or logs.
+    token: str | None = field(default=None, repr=False)
+    # A guild whose commands are synced at start (development), an extra admin role.
     dev_guild_id: int | None = None
     admin_role_id: int | None = None
+    # Seconds between one member's questions, DMs on or off, answers computed at once.
     ask_cooldown_seconds: float = DEFAULT_ASK_COOLDOWN_SECONDS
     allow_dms: bool = True
     max_concurrent_answers: int = DEFAULT_MAX_CONCURRENT_ANSWERS
     # Another Discord API endpoint (a rate-limit proxy, or the emulator in the tests); None = discord.com.
-    discord_api_url: str | None = None
-    discord_gateway_url: str | None = None
-    # Adding articles from URLs and documents.
+    api_url: str | None = None
+    gateway_url: str | None = None
+
+
+@dataclass(frozen=True)
+class IngestionSettings:
+    """Limits on adding articles from web pages, uploads and feeds."""
+
     fetch_allow_loopback: bool = False
     fetch_max_bytes: int = 10 * 2**20
     fetch_timeout_seconds: float = 20.0
     max_pdf_pages: int = 300
     # Minutes between checks of subscribed feeds by the running bot (0 = only on demand).
     feed_check_minutes: int = 60
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed settings, grouped by concern; see .env.example for what each one does."""
+
+    index: IndexSettings = IndexSettings()
+    llm: LLMSettings = LLMSettings()
+    discord: DiscordSettings = DiscordSettings()
+    ingestion: IngestionSettings = IngestionSettings()
+
+    def with_changes(self, **changes: Any) -> Settings:
+        """A copy with some fields changed, each named as in its group (`corpus_dir=...`, `allow_dms=...`)."""
+        groups = {name: getattr(self, name) for name in ("index", "llm", "discord", "ingestion")}
+        for key, value in changes.items():
+            owner = next((name for name, group in groups.items() if key in {f.name for f in fields(group)}), None)
+            if owner is None:
+                raise TypeError(f"no setting named {key!r}")
+            groups[owner] = replace(groups[owner], **{key: value})
+        return Settings(**groups)
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, dotenv_path: Path | None = Path(".env")) -> Settings:
@@ -140,7 +196,7 @@ class Settings:
         llm_base_url = values.get("LLM_BASE_URL", "").strip() or None
         llm_model = values.get("LLM_MODEL", "").strip()
         if llm_base_url is not None:
-            from index.answering.llm.engine import check_base_url
+            from index.answering.llm.client import check_base_url
 
             try:
                 llm_base_url = check_base_url(llm_base_url)
@@ -150,105 +206,69 @@ class Settings:
                 raise SettingsError("LLM_MODEL must name the model to use when LLM_BASE_URL is set (for example llama3.2:3b)")
         llm_api_key = values.get("LLM_API_KEY", "").strip() or None
         if llm_api_key is not None:
-            from index.answering.llm.engine import check_api_key
+            from index.answering.llm.client import check_api_key
 
             if not check_api_key(llm_api_key):
                 raise SettingsError("LLM_API_KEY must be printable ASCII without spaces")
 
         return cls(
-            corpus_dir=Path(text("CORPUS_DIR", "corpus")).expanduser(),
-            index_dir=Path(text("INDEX_DIR", "data/index")).expanduser(),
-            embedding_model=text("EMBEDDING_MODEL", PACKAGED_MODEL),
-            retrieval=choice("RETRIEVAL", DEFAULT_RETRIEVAL, RETRIEVAL_MODES),
-            ann_index=choice("ANN_INDEX", "auto", ANN_MODES),
-            ann_threshold=integer("ANN_THRESHOLD", DEFAULT_ANN_THRESHOLD, 1_000, 1_000_000_000),
-            chunk_tokens=integer("CHUNK_TOKENS", DEFAULT_TARGET_TOKENS, 32, DEFAULT_MAX_TOKENS),
-            chunk_overlap=integer("CHUNK_OVERLAP_SENTENCES", DEFAULT_OVERLAP_SENTENCES, 0, 5),
-            max_article_bytes=integer("MAX_ARTICLE_MB", DEFAULT_MAX_ARTICLE_BYTES // 2**20, 1, 1024) * 2**20,
-            discord_token=values.get("DISCORD_TOKEN", "").strip() or None,
-            llm_base_url=llm_base_url,
-            llm_model=llm_model,
-            llm_api_key=llm_api_key,
-            llm_timeout_seconds=seconds("LLM_TIMEOUT_SECONDS", DEFAULT_LLM_TIMEOUT_SECONDS, 1, 600),
-            dev_guild_id=snowflake("DEV_GUILD_ID"),
-            admin_role_id=snowflake("ADMIN_ROLE_ID"),
-            ask_cooldown_seconds=seconds("ASK_COOLDOWN_SECONDS", DEFAULT_ASK_COOLDOWN_SECONDS, 0, 3600),
-            allow_dms=flag("ALLOW_DMS", True),
-            max_concurrent_answers=integer("MAX_CONCURRENT_ANSWERS", DEFAULT_MAX_CONCURRENT_ANSWERS, 1, 64),
-            discord_api_url=endpoint("DISCORD_API_URL", ("http", "https")),
-            discord_gateway_url=endpoint("DISCORD_GATEWAY_URL", ("ws", "wss")),
-            fetch_allow_loopback=flag("FETCH_ALLOW_LOOPBACK", False),
-            fetch_max_bytes=integer("FETCH_MAX_MB", 10, 1, 100) * 2**20,
-            fetch_timeout_seconds=seconds("FETCH_TIMEOUT_SECONDS", 20.0, 1, 300),
-            max_pdf_pages=integer("MAX_PDF_PAGES", 300, 1, 10_000),
-            feed_check_minutes=integer("FEED_CHECK_MINUTES", 60, 0, 10_080),
+            index=IndexSettings(
+                corpus_dir=Path(text("CORPUS_DIR", "corpus")).expanduser(),
+                index_dir=Path(text("INDEX_DIR", "data/index")).expanduser(),
+                embedding_model=text("EMBEDDING_MODEL", PACKAGED_MODEL),
+                retrieval=choice("RETRIEVAL", DEFAULT_RETRIEVAL, RETRIEVAL_MODES),
+                ann_index=choice("ANN_INDEX", "auto", ANN_MODES),
+                ann_threshold=integer("ANN_THRESHOLD", DEFAULT_ANN_THRESHOLD, 1_000, 1_000_000_000),
+                chunk_tokens=integer("CHUNK_TOKENS", DEFAULT_TARGET_TOKENS, 32, DEFAULT_MAX_TOKENS),
+                chunk_overlap=integer("CHUNK_OVERLAP_SENTENCES", DEFAULT_OVERLAP_SENTENCES, 0, 5),
+                max_article_bytes=integer("MAX_ARTICLE_MB", DEFAULT_MAX_ARTICLE_BYTES // 2**20, 1, 1024) * 2**20,
+            ),
+            llm=LLMSettings(
+                base_url=llm_base_url,
+                model=llm_model,
+                api_key=llm_api_key,
+                timeout_seconds=seconds("LLM_TIMEOUT_SECONDS", DEFAULT_LLM_TIMEOUT_SECONDS, 1, 600),
+            ),
+            discord=DiscordSettings(
+                token=values.get("DISCORD_TOKEN", "").strip() or None,
+                dev_guild_id=snowflake("DEV_GUILD_ID"),
+                admin_role_id=snowflake("ADMIN_ROLE_ID"),
+                ask_cooldown_seconds=seconds("ASK_COOLDOWN_SECONDS", DEFAULT_ASK_COOLDOWN_SECONDS, 0, 3600),
+                allow_dms=flag("ALLOW_DMS", True),
+                max_concurrent_answers=integer("MAX_CONCURRENT_ANSWERS", DEFAULT_MAX_CONCURRENT_ANSWERS, 1, 64),
+                api_url=endpoint("DISCORD_API_URL", ("http", "https")),
+                gateway_url=endpoint("DISCORD_GATEWAY_URL", ("ws", "wss")),
+            ),
+            ingestion=IngestionSettings(
+                fetch_allow_loopback=flag("FETCH_ALLOW_LOOPBACK", False),
+                fetch_max_bytes=integer("FETCH_MAX_MB", 10, 1, 100) * 2**20,
+                fetch_timeout_seconds=seconds("FETCH_TIMEOUT_SECONDS", 20.0, 1, 300),
+                max_pdf_pages=integer("MAX_PDF_PAGES", 300, 1, 10_000),
+                feed_check_minutes=integer("FEED_CHECK_MINUTES", 60, 0, 10_080),
+            ),
         )
 
     @property
-    def llm_enabled(self) -> bool:
-        """True when a language model endpoint is configured."""
-        return self.llm_base_url is not None
-
-    def llm_client(self):
-        """An index.answering.llm.engine.LLMClient for the configured endpoint, or None when LLM_BASE_URL is empty."""
-        if self.llm_base_url is None:
-            return None
-        from index.answering.llm.engine import LLMClient
-
-        return LLMClient(self.llm_base_url, self.llm_model, self.llm_api_key, self.llm_timeout_seconds)
-
-    def knowledge_base(self, embedder):
-        """The knowledge base over this index and corpus (not loaded yet)."""
-        from index.knowledge import KnowledgeBase
-
-        return KnowledgeBase(self.corpus_dir, self.index_dir, embedder, self.index_options(), self.retrieval, self.llm_client())
-
-    def fetcher(self):
-        """The page fetcher for `add URL`, with its safety limits."""
-        from index.ingestion.fetch import Fetcher, FetchLimits
-
-        return Fetcher(FetchLimits(max_bytes=self.fetch_max_bytes, timeout_seconds=self.fetch_timeout_seconds,
-                                   allow_loopback=self.fetch_allow_loopback))
-
-    def extract_limits(self):
-        """Limits on reading fetched pages and uploaded documents."""
-        from index.ingestion.extraction import ExtractLimits
-
-        return ExtractLimits(max_bytes=max(self.fetch_max_bytes, self.max_article_bytes), max_pdf_pages=self.max_pdf_pages)
+    def data_dir(self) -> Path:
+        """Where the bot's own state lives (answers, conversations, feeds, removed articles): beside the index."""
+        return self.index.index_dir.parent
 
     @property
     def bot_database(self) -> Path:
-        """Where the bot keeps answers, votes and threads: beside the index."""
-        return self.index_dir.parent / "bot.sqlite"
+        """Where the bot keeps answers, votes and threads."""
+        return self.data_dir / "bot.sqlite"
 
     @property
     def conversations_database(self) -> Path:
         """Where conversation turns (CLI conversations, Discord threads) are kept."""
-        return self.index_dir.parent / "conversations.sqlite"
+        return self.data_dir / "conversations.sqlite"
 
     @property
     def feeds_database(self) -> Path:
         """Where feed subscriptions and the items seen are kept."""
-        return self.index_dir.parent / "feeds.sqlite"
-
-    def url_adder(self, knowledge, fetcher):
-        """add_url bound to this corpus, knowledge base and fetcher: one link in, one AddedArticle out."""
-        from index.ingestion.adding import add_url
-
-        return lambda link: add_url(link, self.corpus_dir, knowledge.articles, fetcher, knowledge.similar_articles,
-                                    self.extract_limits())
+        return self.data_dir / "feeds.sqlite"
 
     @property
     def removed_dir(self) -> Path:
         """Where removed articles' files are moved (never deleted)."""
-        return self.index_dir.parent / "removed"
-
-    def index_options(self) -> IndexOptions:
-        """The chunking and approximate-index options the indexer needs."""
-        return IndexOptions(
-            target_tokens=self.chunk_tokens,
-            overlap_sentences=self.chunk_overlap,
-            max_article_bytes=self.max_article_bytes,
-            ann_mode=self.ann_index,
-            ann_threshold=self.ann_threshold,
-        )
+        return self.data_dir / "removed"

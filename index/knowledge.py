@@ -13,29 +13,27 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from index.answering.extractive import AnswerEngine
-from index.types import Answer, Citation, Turn
+from index.answering.engine import AnswerEngine
 from index.indexing.embedding import Embedder
 from index.indexing.indexer import IndexOptions, Progress, open_store, update_index
-from index.types import IndexReport
-from index.retrieval.retriever import Retriever
 from index.indexing.store import IndexStore
-from index.types import ArticleInfo
-from index.answering.summary import summarize_text
+from index.types import (
+    Answer,
+    ArticleInfo,
+    Citation,
+    Hit,
+    IndexReport,
+    IndexStats,
+    Turn,
+)
 
 
 class ReindexRunningError(RuntimeError):
     """A reindex is already running; one at a time."""
 
 
-def answer_engine(store: IndexStore, embedder: Embedder, retrieval: str, llm_client=None):
-    """The answer engine over one loaded index: extractive, or an LLM's checked answer when one is configured."""
-    engine = AnswerEngine(Retriever(store, embedder, retrieval), embedder)
-    if llm_client is None:
-        return engine
-    from index.answering.llm.engine import LLMAnswerEngine
-
-    return LLMAnswerEngine(engine, llm_client)
+# Builds the answer engine over each newly loaded index generation (see bot/services.py).
+EngineFactory = Callable[[IndexStore], AnswerEngine]
 
 
 @dataclass(eq=False)
@@ -43,7 +41,7 @@ class Snapshot:
     """One generation of the index with its engine; counts its readers so it can be closed safely."""
 
     store: IndexStore
-    engine: object
+    engine: AnswerEngine
     articles: tuple[ArticleInfo, ...]
     readers: int = 0
     retired: bool = False
@@ -58,14 +56,13 @@ class Snapshot:
 class KnowledgeBase:
     """Ask, summarise, list and reindex over the current index; safe to call from worker threads."""
 
-    def __init__(self, corpus_dir: Path, index_dir: Path, embedder: Embedder, options: IndexOptions = IndexOptions(),
-                 retrieval: str = "hybrid", llm_client=None):
+    def __init__(self, corpus_dir: Path, index_dir: Path, embedder: Embedder, engine_factory: EngineFactory,
+                 options: IndexOptions = IndexOptions()):
         self.corpus_dir = Path(corpus_dir)
         self.index_dir = Path(index_dir)
         self.embedder = embedder
+        self.engine_factory = engine_factory
         self.options = options
-        self.retrieval = retrieval
-        self.llm_client = llm_client
         self._snapshot: Snapshot | None = None
         self._swap_lock = threading.Lock()
         self._reindex_lock = threading.Lock()
@@ -82,7 +79,7 @@ class KnowledgeBase:
         return None
 
     def _install(self, store: IndexStore) -> None:
-        engine = answer_engine(store, self.embedder, self.retrieval, self.llm_client)
+        engine = self.engine_factory(store)
         fresh = Snapshot(store, engine, tuple(store.articles()))
         with self._swap_lock:
             old, self._snapshot = self._snapshot, fresh
@@ -129,6 +126,11 @@ class KnowledgeBase:
         with self.reading() as snapshot:
             return snapshot.engine.ask(question, history)
 
+    def search(self, question: str, k: int = 5) -> list[Hit]:
+        """The k passages that best match a question, from the current index."""
+        with self.reading() as snapshot:
+            return snapshot.engine.retriever.search(question, k)
+
     def find_article(self, article: str) -> ArticleInfo:
         """The article named by id or title (prefix); LookupError when none or several match."""
         with self.reading() as snapshot:
@@ -139,11 +141,8 @@ class KnowledgeBase:
         with self.reading() as snapshot:
             info = snapshot.store.find_article(article)
             text = snapshot.store.article_text(info.article_id) or ""
-        if self.llm_client is not None:
-            from index.answering.llm.engine import llm_summarize
-
-            return llm_summarize(self.llm_client, info.article_id, info.title, info.url, text, self.embedder, length)
-        return summarize_text(info.article_id, info.title, info.url, text, self.embedder, length)
+            engine = snapshot.engine
+        return engine.summarize(info.article_id, info.title, info.url, text, length)
 
     def passage(self, citation: Citation) -> str:
         """The whole paragraph a citation quotes from, or the quote itself when the article is gone."""
@@ -194,12 +193,12 @@ class KnowledgeBase:
             infos = {info.article_id: info for info in snapshot.articles}
             return [(infos[a], snapshot.store.article_text(a) or "") for a in list(found)[:limit] if a in infos]
 
-    def stats(self) -> tuple[int, int, str]:
-        """(articles, passages, when the index was last written)."""
+    def stats(self) -> IndexStats:
+        """How many articles and passages are loaded, and when the index was last written."""
         snapshot = self._snapshot
         if snapshot is None:
-            return 0, 0, ""
-        return len(snapshot.articles), snapshot.store.chunk_count, snapshot.indexed_at
+            return IndexStats(0, 0, "")
+        return IndexStats(len(snapshot.articles), snapshot.store.chunk_count, snapshot.indexed_at)
 
     # ---- changing the index ------------------------------------------------------------------
 

@@ -7,6 +7,8 @@ import re
 _MENTION = re.compile(r"@(everyone|here)\b|<@[!&]?\d+>|<#\d+>")
 _MARKDOWN_PREFIX = re.compile(r"^\s*(?:#{1,6}\s+|[-*+\u2022]\s+|>\s*|\d+[.)]\s+)")
 _WORD = re.compile(r"\w+", re.UNICODE)
+# A sentence that starts like this leans on the one before it; quote that one too.
+_LEANS_BACK = re.compile(r"^(?:It|Its|This|That|These|Those|They|Their|He|She|Such|However|But|Yet|So|Still|Even so|For these reasons)\b")
 STOPWORDS = frozenset(
     "a an and are as at be been but by can could did do does for from had has have how i if in into is it its "
     "me my of on or our she so than that the their them then there these they this those to us was we were what "
@@ -84,3 +86,8 @@ def proper_nouns(question: str) -> list[str]:
         words = [w.removesuffix("'s").removesuffix("’s") for w in words if w not in STOPWORDS]
         names.extend(w for w in words if w)
     return names
+
+
+def leans_back(sentence: str) -> bool:
+    """True when a sentence starts with a word that refers to the sentence before it."""
+    return bool(_LEANS_BACK.match(plain_sentence(sentence)))

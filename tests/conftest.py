@@ -177,3 +177,11 @@ def fake_embedder() -> FakeEmbedder:
 def small_corpus(tmp_path: Path) -> Path:
     """A corpus folder with four short articles on distinct topics (ids are the file stems)."""
     return write_small_corpus(tmp_path / "corpus")
+
+
+def extractive_engines(embedder):
+    """The engine factory a KnowledgeBase needs: the extractive engine over each loaded index."""
+    from index.answering.extractive import ExtractiveEngine
+    from index.retrieval.retriever import Retriever
+
+    return lambda store: ExtractiveEngine(Retriever(store, embedder), embedder)

@@ -10,9 +10,10 @@ import shutil
 import pytest
 
 import index.answering.extractive
-from bot.cli import CHAT_HELP, EXIT_ERROR, EXIT_OK, run_chat
-from index.answering.extractive import ABSTAIN_PHRASE
+from bot.chat import CHAT_HELP
+from bot.cli import EXIT_ERROR, EXIT_OK, run_chat
 from index.answering.conversations import ConversationStore
+from index.answering.engine import ABSTAIN_PHRASE
 from index.indexing.corpus import read_article
 from index.indexing.indexer import update_index
 from tests.conftest import ROOT, FakeEmbedder, write_article, write_small_corpus
@@ -30,13 +31,13 @@ LONG_QUESTION = "why?" * 2_500  # 10,000 characters
 def histories(monkeypatch):
     """Every (question, history) the answer engine is asked, in order."""
     seen: list[tuple[str, list[str]]] = []
-    original = index.answering.extractive.AnswerEngine.ask
+    original = index.answering.extractive.ExtractiveEngine.ask
 
     def ask(self, question, history=()):
         seen.append((question, [turn.question for turn in history]))
         return original(self, question, history)
 
-    monkeypatch.setattr(index.answering.extractive.AnswerEngine, "ask", ask)
+    monkeypatch.setattr(index.answering.extractive.ExtractiveEngine, "ask", ask)
     return seen
 
 

@@ -27,38 +27,38 @@ def load(env: dict[str, str], dotenv: str | None, tmp_path: Path) -> Settings:
 def test_defaults(tmp_path):
     settings = load({}, None, tmp_path)
     assert settings == Settings()
-    assert settings.corpus_dir == Path("corpus")
-    assert settings.index_dir == Path("data/index")
-    assert settings.embedding_model == PACKAGED_MODEL
-    assert settings.retrieval == DEFAULT_RETRIEVAL == "hybrid"
-    assert settings.ann_index == "auto"
-    assert settings.ann_threshold == DEFAULT_ANN_THRESHOLD
-    assert settings.chunk_tokens == DEFAULT_TARGET_TOKENS
-    assert settings.chunk_overlap == DEFAULT_OVERLAP_SENTENCES
-    assert settings.max_article_bytes == DEFAULT_MAX_ARTICLE_BYTES == 10 * 2**20
-    assert settings.discord_token is None
+    assert settings.index.corpus_dir == Path("corpus")
+    assert settings.index.index_dir == Path("data/index")
+    assert settings.index.embedding_model == PACKAGED_MODEL
+    assert settings.index.retrieval == DEFAULT_RETRIEVAL == "hybrid"
+    assert settings.index.ann_index == "auto"
+    assert settings.index.ann_threshold == DEFAULT_ANN_THRESHOLD
+    assert settings.index.chunk_tokens == DEFAULT_TARGET_TOKENS
+    assert settings.index.chunk_overlap == DEFAULT_OVERLAP_SENTENCES
+    assert settings.index.max_article_bytes == DEFAULT_MAX_ARTICLE_BYTES == 10 * 2**20
+    assert settings.discord.token is None
 
 
 def test_dotenv_is_read(tmp_path):
     settings = load({}, "# comment\nCORPUS_DIR=articles\nRETRIEVAL=bm25\nANN_THRESHOLD=5000\n"
                         "CHUNK_TOKENS=200\nCHUNK_OVERLAP_SENTENCES=0\nMAX_ARTICLE_MB=2\n"
                         f"DISCORD_TOKEN='{TOKEN}'\nEMBEDDING_MODEL=my-model\n", tmp_path)
-    assert settings.corpus_dir == Path("articles")
-    assert settings.retrieval == "bm25"
-    assert settings.ann_threshold == 5000
-    assert settings.chunk_tokens == 200
-    assert settings.chunk_overlap == 0
-    assert settings.max_article_bytes == 2 * 2**20
-    assert settings.discord_token == TOKEN
-    assert settings.embedding_model == "my-model"
+    assert settings.index.corpus_dir == Path("articles")
+    assert settings.index.retrieval == "bm25"
+    assert settings.index.ann_threshold == 5000
+    assert settings.index.chunk_tokens == 200
+    assert settings.index.chunk_overlap == 0
+    assert settings.index.max_article_bytes == 2 * 2**20
+    assert settings.discord.token == TOKEN
+    assert settings.index.embedding_model == "my-model"
 
 
 def test_environment_overrides_dotenv(tmp_path):
     settings = load({"RETRIEVAL": "dense", "INDEX_DIR": "/tmp/elsewhere"},
                     "RETRIEVAL=bm25\nINDEX_DIR=from-dotenv\nCORPUS_DIR=kept\n", tmp_path)
-    assert settings.retrieval == "dense"
-    assert settings.index_dir == Path("/tmp/elsewhere")
-    assert settings.corpus_dir == Path("kept")
+    assert settings.index.retrieval == "dense"
+    assert settings.index.index_dir == Path("/tmp/elsewhere")
+    assert settings.index.corpus_dir == Path("kept")
 
 
 def test_load_reads_process_environment_and_dotenv_in_cwd(tmp_path, monkeypatch):
@@ -72,7 +72,7 @@ def test_load_reads_process_environment_and_dotenv_in_cwd(tmp_path, monkeypatch)
     monkeypatch.setenv("RETRIEVAL", "dense")
     monkeypatch.delenv("CHUNK_TOKENS", raising=False)
     settings = Settings.load()
-    assert (settings.retrieval, settings.chunk_tokens) == ("dense", 64)
+    assert (settings.index.retrieval, settings.index.chunk_tokens) == ("dense", 64)
 
 
 def test_empty_values_fall_back_to_defaults(tmp_path):
@@ -87,13 +87,13 @@ def test_missing_dotenv_is_fine(tmp_path):
 
 def test_choices_are_case_and_space_insensitive(tmp_path):
     settings = load({"RETRIEVAL": " BM25 ", "ANN_INDEX": "IVF"}, None, tmp_path)
-    assert (settings.retrieval, settings.ann_index) == ("bm25", "ivf")
+    assert (settings.index.retrieval, settings.index.ann_index) == ("bm25", "ivf")
 
 
 def test_home_is_expanded(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     settings = load({"CORPUS_DIR": "~/articles"}, None, tmp_path)
-    assert settings.corpus_dir == tmp_path / "articles"
+    assert settings.index.corpus_dir == tmp_path / "articles"
 
 
 @pytest.mark.parametrize(
@@ -131,7 +131,7 @@ def test_invalid_values_name_the_setting(tmp_path, name, value, message):
 
 def test_discord_token_never_in_repr(tmp_path):
     settings = load({"DISCORD_TOKEN": f"  {TOKEN}  "}, None, tmp_path)
-    assert settings.discord_token == TOKEN
+    assert settings.discord.token == TOKEN
     for shown in (repr(settings), str(settings), f"{settings}", f"{settings!r}"):
         assert TOKEN not in shown
         assert "secret" not in shown
@@ -140,37 +140,39 @@ def test_discord_token_never_in_repr(tmp_path):
 
 def test_discord_token_from_dotenv_never_in_repr(tmp_path):
     settings = load({}, f"DISCORD_TOKEN={TOKEN}\n", tmp_path)
-    assert settings.discord_token == TOKEN and TOKEN not in repr(settings)
+    assert settings.discord.token == TOKEN and TOKEN not in repr(settings)
 
 
 def test_every_secret_field_is_hidden_from_repr():
-    secrets = {f.name for f in fields(Settings) if "token" in f.name or "key" in f.name}
-    assert "discord_token" in secrets
-    hidden = {f.name for f in fields(Settings) if not f.repr}
-    assert secrets - {"chunk_tokens"} <= hidden
+    groups = [getattr(Settings(), f.name) for f in fields(Settings)]
+    every = {f"{type(group).__name__}.{f.name}": f for group in groups for f in fields(group)}
+    secrets = {name for name in every if "token" in name.split(".")[1] or "key" in name.split(".")[1]}
+    assert "DiscordSettings.token" in secrets and "LLMSettings.api_key" in secrets
+    hidden = {name for name, f in every.items() if not f.repr}
+    assert secrets - {"IndexSettings.chunk_tokens"} <= hidden
 
 
 def test_index_options_follow_settings(tmp_path):
     settings = load({"CHUNK_TOKENS": "96", "CHUNK_OVERLAP_SENTENCES": "2", "MAX_ARTICLE_MB": "3",
                      "ANN_INDEX": "flat", "ANN_THRESHOLD": "2000"}, None, tmp_path)
-    options = settings.index_options()
+    options = settings.index.options()
     assert (options.target_tokens, options.overlap_sentences, options.max_article_bytes, options.ann_mode, options.ann_threshold) == (
         96, 2, 3 * 2**20, "flat", 2000)
 
 
 def test_discord_settings_defaults_and_values(tmp_path):
     settings = load({}, None, tmp_path)
-    assert settings.dev_guild_id is None and settings.admin_role_id is None
-    assert settings.ask_cooldown_seconds == 5 and settings.allow_dms and settings.max_concurrent_answers == 4
-    assert settings.discord_api_url is None and settings.discord_gateway_url is None
+    assert settings.discord.dev_guild_id is None and settings.discord.admin_role_id is None
+    assert settings.discord.ask_cooldown_seconds == 5 and settings.discord.allow_dms and settings.discord.max_concurrent_answers == 4
+    assert settings.discord.api_url is None and settings.discord.gateway_url is None
     settings = load({"DEV_GUILD_ID": "123456789012345678", "ADMIN_ROLE_ID": "42", "ASK_COOLDOWN_SECONDS": "0",
                      "ALLOW_DMS": "off", "MAX_CONCURRENT_ANSWERS": "2",
                      "DISCORD_API_URL": "http://127.0.0.1:8080/api/v10/", "DISCORD_GATEWAY_URL": "ws://127.0.0.1:8080"},
                     None, tmp_path)
-    assert settings.dev_guild_id == 123456789012345678 and settings.admin_role_id == 42
-    assert settings.ask_cooldown_seconds == 0 and not settings.allow_dms and settings.max_concurrent_answers == 2
-    assert settings.discord_api_url == "http://127.0.0.1:8080/api/v10"
-    assert settings.discord_gateway_url == "ws://127.0.0.1:8080"
+    assert settings.discord.dev_guild_id == 123456789012345678 and settings.discord.admin_role_id == 42
+    assert settings.discord.ask_cooldown_seconds == 0 and not settings.discord.allow_dms and settings.discord.max_concurrent_answers == 2
+    assert settings.discord.api_url == "http://127.0.0.1:8080/api/v10"
+    assert settings.discord.gateway_url == "ws://127.0.0.1:8080"
 
 
 def test_every_setting_is_documented_in_env_example():

@@ -16,9 +16,14 @@ from discord.ext import commands
 
 from bot.app import PolicyBot
 from bot.render import CONTENT_LIMIT, article_choices, shorten
-from index.ingestion.adding import AddedArticle, IngestError, add_article_file, add_url, describe_added, remove_article_file
-from index.knowledge import ReindexRunningError
 from index.indexing.store import IndexBusyError
+from index.ingestion.adding import (
+    AddedArticle,
+    IngestError,
+    describe_added,
+    remove_article_file,
+)
+from index.knowledge import ReindexRunningError
 from index.types import IndexReport
 
 log = logging.getLogger("policybot.admin")
@@ -41,7 +46,7 @@ def admin_only():
             raise app_commands.CheckFailure("Admin commands work only in a server.")
         settings = interaction.client.services.settings  # type: ignore[attr-defined]
         roles = [role.id for role in getattr(interaction.user, "roles", [])]
-        if not may_administer(interaction.permissions, roles, settings.admin_role_id):
+        if not may_administer(interaction.permissions, roles, settings.discord.admin_role_id):
             raise app_commands.CheckFailure("Only members who can manage this server can do that.")
         return True
 
@@ -165,14 +170,11 @@ class AdminCog(commands.Cog, name="Admin"):
     @admin_only()
     async def add_url(self, interaction: discord.Interaction, url: app_commands.Range[str, 1, 2000]) -> None:
         """Fetch the page safely, extract the article, save it into the corpus and index it."""
-        services = self.bot.services
-        knowledge = services.knowledge
+        adder = self.bot.services.adder
         await interaction.response.defer(ephemeral=True, thinking=True)
         async with self.bot.tracked():
             await interaction.edit_original_response(content=shorten(f"Fetching {url} …", CONTENT_LIMIT))
-            await self.save_and_index(interaction, lambda: add_url(
-                url, services.settings.corpus_dir, knowledge.articles, services.fetcher, knowledge.similar_articles,
-                services.settings.extract_limits()), "URL")
+            await self.save_and_index(interaction, lambda: adder.add_url(url), "URL")
 
     @add.command(name="file", description="Add an article from a file: .md, .txt, .html, .pdf or .docx (admins)")
     @app_commands.describe(file="The article: Markdown (front matter welcome), text, a web page, a PDF or a Word file")
@@ -180,18 +182,16 @@ class AdminCog(commands.Cog, name="Admin"):
     async def add_file(self, interaction: discord.Interaction, file: discord.Attachment) -> None:
         """Check the upload, save it into the corpus, and index it."""
         settings = self.bot.services.settings
-        knowledge = self.bot.services.knowledge
+        adder = self.bot.services.adder
         await interaction.response.defer(ephemeral=True, thinking=True)
         async with self.bot.tracked():
-            limit = settings.max_article_bytes
+            limit = settings.index.max_article_bytes
             if file.size > limit:
                 await interaction.edit_original_response(
                     content=f"Nothing added: {file.filename} is {file.size / 2**20:.1f} MB; the limit is {limit / 2**20:.0f} MB.")
                 return
             data = await file.read()
-            await self.save_and_index(interaction, lambda: add_article_file(
-                settings.corpus_dir, file.filename, data, knowledge.articles, limit, knowledge.similar_articles,
-                settings.extract_limits()), "file")
+            await self.save_and_index(interaction, lambda: adder.add_file(file.filename, data), "file")
 
     @app_commands.command(name="remove", description="Take an article out of the library (admins)")
     @app_commands.describe(article="Start typing a title and pick the article")
@@ -210,7 +210,7 @@ class AdminCog(commands.Cog, name="Admin"):
                 await interaction.edit_original_response(content=shorten(f"Nothing removed: {exc}", CONTENT_LIMIT))
                 return
             try:
-                moved = await asyncio.to_thread(remove_article_file, settings.corpus_dir, info.article_id, settings.removed_dir)
+                moved = await asyncio.to_thread(remove_article_file, settings.index.corpus_dir, info.article_id, settings.removed_dir)
                 where = f"Its file was moved to {moved}."
             except LookupError:
                 where = "Its file was already gone from the corpus folder."

@@ -13,10 +13,16 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import PolicyBot, new_error_id, send_private
-from bot.render import THREAD_NAME_LIMIT, answer_embed, error_text, passage_messages, shorten
-from index.types import Answer
+from bot.render import (
+    THREAD_NAME_LIMIT,
+    answer_embed,
+    error_text,
+    passage_messages,
+    shorten,
+)
 from index.text import clean_question as cleaned_question
 from index.text import has_words
+from index.types import Answer
 
 log = logging.getLogger("policybot.ask")
 
@@ -233,7 +239,7 @@ class AskCog(commands.Cog, name="Ask"):
         except ValueError as exc:
             await send_private(interaction, str(exc))
             return
-        if interaction.guild_id is None and not self.bot.services.settings.allow_dms:
+        if interaction.guild_id is None and not self.bot.services.settings.discord.allow_dms:
             await send_private(interaction, "I don't answer in direct messages here; ask with `/ask` in the server.")
             return
         if self.bot.stopping:
@@ -263,7 +269,7 @@ class AskCog(commands.Cog, name="Ask"):
         # Written out in the text, not only implied by replying to one of the bot's messages.
         mentioned = re.search(rf"<@!?{me.id}>", message.content) is not None
         if message.guild is None:
-            if not self.bot.services.settings.allow_dms:
+            if not self.bot.services.settings.discord.allow_dms:
                 await message.channel.send("I don't answer direct messages here; ask with `/ask` in the server.")
                 return
             conversation = dm_conversation(message.author.id)

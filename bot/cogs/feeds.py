@@ -10,9 +10,20 @@ from discord import app_commands
 from discord.ext import commands, tasks
 
 from bot.app import PolicyBot
-from bot.cogs.admin import ADMIN_PERMISSIONS, admin_only, describe_reindex, reindex_or_explain
+from bot.cogs.admin import (
+    ADMIN_PERMISSIONS,
+    admin_only,
+    describe_reindex,
+    reindex_or_explain,
+)
 from bot.render import CHOICE_LIMIT, CONTENT_LIMIT, shorten
-from index.ingestion.feeds import FeedCheck, FeedError, check_feed, describe_check, subscribe
+from index.ingestion.feeds import (
+    FeedCheck,
+    FeedError,
+    check_feed,
+    describe_check,
+    subscribe,
+)
 from index.knowledge import ReindexRunningError
 
 log = logging.getLogger("policybot.feeds")
@@ -34,12 +45,12 @@ class FeedsCog(commands.Cog, name="Feeds"):
 
     def __init__(self, bot: PolicyBot):
         self.bot = bot
-        minutes = bot.services.settings.feed_check_minutes
+        minutes = bot.services.settings.ingestion.feed_check_minutes
         if minutes:
             self.scheduled_check.change_interval(minutes=minutes)
 
     async def cog_load(self) -> None:
-        if self.bot.services.settings.feed_check_minutes:
+        if self.bot.services.settings.ingestion.feed_check_minutes:
             self.scheduled_check.start()
 
     async def cog_unload(self) -> None:
@@ -48,7 +59,7 @@ class FeedsCog(commands.Cog, name="Feeds"):
     def add_url(self):
         """add_url bound to the bot's corpus, knowledge base and fetcher."""
         services = self.bot.services
-        return self.bot.one_at_a_time(services.settings.url_adder(services.knowledge, services.fetcher))
+        return self.bot.one_at_a_time(services.adder.add_url)
 
     async def check_all(self) -> list[FeedCheck]:
         """Check every feed in a worker thread; reindex once if anything was added."""

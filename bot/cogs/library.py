@@ -10,7 +10,14 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import PolicyBot, send_private
-from bot.render import CONTENT_LIMIT, article_choices, articles_page, help_embed, shorten, summary_embed
+from bot.render import (
+    CONTENT_LIMIT,
+    article_choices,
+    articles_page,
+    help_embed,
+    shorten,
+    summary_embed,
+)
 
 LENGTHS = [
     app_commands.Choice(name="short (3 sentences)", value="short"),
@@ -84,7 +91,7 @@ class LibraryCog(commands.Cog, name="Library"):
         """Summarise the chosen article in a worker thread."""
         knowledge = self.bot.services.knowledge
         chosen = length.value if length else "medium"
-        if interaction.guild_id is None and not self.bot.services.settings.allow_dms:
+        if interaction.guild_id is None and not self.bot.services.settings.discord.allow_dms:
             await send_private(interaction, "I don't answer in direct messages here; use `/summary` in the server.")
             return
         await interaction.response.defer(thinking=True)

@@ -6,8 +6,8 @@ import threading
 from datetime import datetime, timezone
 from pathlib import Path
 
-from index.types import Turn
 from index.database import open_database
+from index.types import Turn
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS turns (

@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from index.answering.extractive import AnswerEngine
-from index.types import Turn
+from index.answering.extractive import ExtractiveEngine
 from index.indexing.chunking import Span, sentence_spans
+from index.types import Turn
 
 
 class EvalFileError(ValueError):
@@ -120,14 +120,14 @@ def first_sentence(text: str) -> str:
     return text[spans[0].start:spans[0].end] if spans else text
 
 
-def evaluate(engine: AnswerEngine, questions: Sequence[EvalQuestion], k: int = 10,
+def evaluate(engine: ExtractiveEngine, questions: Sequence[EvalQuestion], k: int = 10,
              progress: Callable[[int, int], None] | None = None) -> list[QuestionResult]:
     """Answer every question with abstention switched off, recording the best sentence score.
 
     Abstention is then decided afterwards for any threshold (see `decide`), so one run gives
     the whole trade-off curve.
     """
-    never_abstain = AnswerEngine(engine.retriever, engine.embedder, replace(engine.config, abstain_below=float("-inf")))
+    never_abstain = ExtractiveEngine(engine.retriever, engine.embedder, replace(engine.config, abstain_below=float("-inf")))
     retrieved = {}
     batch = 64
     for offset in range(0, len(questions), batch):

@@ -7,29 +7,34 @@ passage each came from. When no sentence is close enough it abstains with one fi
 
 from __future__ import annotations
 
-import math
-from collections import OrderedDict
-import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from index.answering.engine import ABSTAIN_PHRASE
+from index.answering.follow_ups import contextual_query
+from index.answering.summary import summarize_text
 from index.indexing.chunking import Span, sentence_spans
 from index.indexing.embedding import Embedder
+from index.retrieval.keywords import TermWeights
+from index.retrieval.retriever import Retriever
+from index.text import (
+    content_words,
+    expected_answer_type,
+    has_answer_type,
+    has_words,
+    leans_back,
+    plain_sentence,
+    proper_nouns,
+)
 from index.types import Answer, AnswerTrace, Citation, Hit, Turn
-from index.text import content_words, expected_answer_type, has_answer_type, has_words, plain_sentence, proper_nouns
 
 # An answer is 1 to 4 sentences, lead-ins ("North Korea's military power has grown." before "It has…") included.
 MAX_ANSWER_SENTENCES = 4
-# The fixed phrase every abstention starts with (paper-qa style): callers and evaluations match on it.
-ABSTAIN_PHRASE = "The indexed articles don't say"
-# A sentence that starts like this leans on the one before it; quote that one too.
-_LEANS_BACK = re.compile(r"^(?:It|Its|This|That|These|Those|They|Their|He|She|Such|However|But|Yet|So|Still|Even so|For these reasons)\b")
-_FOLLOW_UP_START = re.compile(r"^(?:and|but|so|also|what about|how about|and what|what else|why|how so|then)\b", re.I)
-_REFERRING = re.compile(r"\b(?:it|its|they|them|their|that|this|those|these|he|she|his|her|there|then)\b", re.I)
 
 
 @dataclass(frozen=True)
@@ -73,67 +78,13 @@ class Candidate:
     vector: np.ndarray = field(repr=False, compare=False, default=None)
 
 
-def leans_back(sentence: str) -> bool:
-    """True when a sentence starts with a word that refers to the sentence before it."""
-    return bool(_LEANS_BACK.match(plain_sentence(sentence)))
+class ExtractiveEngine:
+    """Answers questions from one index: retrieve, pick sentences, cite, or abstain (an AnswerEngine)."""
 
-
-def is_follow_up(question: str) -> bool:
-    """Heuristic: a question that leans on the previous turn ("and what about China?")."""
-    words = question.split()
-    if _FOLLOW_UP_START.match(question.strip()):
-        return True
-    return len(words) <= 12 and (bool(_REFERRING.search(question)) or len(content_words(question)) <= 2)
-
-
-def contextual_query(question: str, history: Sequence[Turn]) -> str:
-    """The text to retrieve with: a follow-up is read together with the previous question."""
-    if history and is_follow_up(question):
-        return f"{history[-1].question} {question}"
-    return question
-
-
-class TermWeights:
-    """Inverse document frequency of words over the index's passages.
-
-    A word found in most passages ("North Korea" in a corpus about North Korea) says little
-    about which sentence answers; a rare one ("warheads") says a lot.
-    """
-
-    def __init__(self, texts: Sequence[str]):
-        self.passages = len(texts)
-        counts: dict[str, int] = {}
-        for text in texts:
-            for word in set(content_words(text)):
-                counts[word] = counts.get(word, 0) + 1
-        self._counts = counts
-
-    def knows(self, word: str) -> bool:
-        """Whether any passage contains the word."""
-        return word in self._counts
-
-    def idf(self, word: str) -> float:
-        """log((N + 1) / (df + 0.5)): high for rare words, near zero for words in every passage."""
-        return math.log((self.passages + 1) / (self._counts.get(word, 0) + 0.5))
-
-    def overlap(self, question_words: set[str], sentence: str) -> float:
-        """IDF-weighted share of the question's content words that the sentence contains."""
-        total = sum(self.idf(w) for w in question_words)
-        if total <= 0:
-            return 0.0
-        found = question_words & set(content_words(sentence))
-        return sum(self.idf(w) for w in found) / total
-
-
-class AnswerEngine:
-    """Answers questions from one index: retrieve, pick sentences, cite, or abstain."""
-
-    def __init__(self, retriever, embedder: Embedder, config: AnswerConfig = AnswerConfig()):
+    def __init__(self, retriever: Retriever, embedder: Embedder, config: AnswerConfig = AnswerConfig()):
         self.retriever = retriever
         self.embedder = embedder
         self.config = config
-        self._weights: tuple[int, TermWeights] | None = None
-        self._weights_lock = threading.Lock()
         # Members ask about the same articles again and again: a sentence (or question) is embedded once, then reused.
         self._sentence_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
@@ -169,12 +120,8 @@ class AnswerEngine:
         return hits
 
     def term_weights(self) -> TermWeights:
-        """Word weights for the index's current generation, computed once per generation."""
-        store = self.retriever.store
-        with self._weights_lock:
-            if self._weights is None or self._weights[0] != store.generation:
-                self._weights = (store.generation, TermWeights(store.chunk_ids_and_texts()[1]))
-            return self._weights[1]
+        """Word weights over the index's passages (from the keyword index: one pass builds both)."""
+        return self.retriever.keyword_index().weights
 
     def ask(self, question: str, history: Sequence[Turn] = ()) -> Answer:
         """A cited answer to one question, reading follow-ups with the conversation so far."""
@@ -191,13 +138,24 @@ class AnswerEngine:
         timings: dict[str, float] = {}
         hits = self.retrieve(query, timings)
         answer_started = time.perf_counter()
-        # A follow-up retrieves with the previous question, but its own words say what it asks now.
-        candidates = self.score_sentences(query, hits, focus=question if query != question else None)
-        answer = self.compose(question, hits, candidates)
+        answer, best = self._answer(question, query, hits)
         timings["answer"] = (time.perf_counter() - answer_started) * 1000
         timings["total"] = (time.perf_counter() - started) * 1000
-        best = max((cand.score for cand in candidates), default=0.0)
         return AnswerTrace(replace(answer, timings_ms=timings), tuple(hits), best)
+
+    def answer_from_hits(self, question: str, query: str, hits: Sequence[Hit]) -> Answer:
+        """The extractive answer to `question` from passages retrieved for `query` (the question read in context)."""
+        return self._answer(question, query, hits)[0]
+
+    def _answer(self, question: str, query: str, hits: Sequence[Hit]) -> tuple[Answer, float]:
+        # A follow-up retrieves with the previous question, but its own words say what it asks now.
+        candidates = self.score_sentences(query, hits, focus=question if query != question else None)
+        best = max((cand.score for cand in candidates), default=0.0)
+        return self.compose(question, hits, candidates), best
+
+    def summarize(self, article_id: str, title: str, url: str, text: str, length: str = "medium") -> Answer:
+        """A cited extractive summary of one article: its most central sentences, in reading order."""
+        return summarize_text(article_id, title, url, text, self.embedder, length)
 
     def score_sentences(self, query: str, hits: Sequence[Hit], focus: str | None = None) -> list[Candidate]:
         """Every distinct sentence of the retrieved passages, scored against the query.
@@ -207,7 +165,7 @@ class AnswerEngine:
         now rather than a repeat of the previous answer.
         """
         seen: set[tuple[str, int]] = set()
-        located: list[tuple[Hit, int, int, str]] = []
+        located: list[tuple[Hit, int, int, str, str]] = []  # hit, start, end, sentence, sentence in context
         for hit in hits:
             chunk = hit.chunk
             anchor: int | None = None  # start of the last sentence that stands on its own

@@ -7,11 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from index.answering.extractive import leans_back
-from index.types import Answer, Citation
 from index.indexing.chunking import paragraph_spans, sentence_spans
 from index.indexing.embedding import Embedder
-from index.text import content_words, has_words, plain_sentence
+from index.text import content_words, has_words, leans_back, plain_sentence
+from index.types import Answer, Citation
 
 SUMMARY_SENTENCES = {"short": 3, "medium": 5, "long": 8}
 # Trade-off between centrality and novelty (maximal marginal relevance).

@@ -10,11 +10,22 @@ from pathlib import Path
 import numpy as np
 
 from index.indexing.ann import DEFAULT_ANN_THRESHOLD, ann_builder_for
-from index.indexing.chunking import DEFAULT_MAX_TOKENS, DEFAULT_OVERLAP_SENTENCES, DEFAULT_TARGET_TOKENS, chunk_text
+from index.indexing.chunking import (
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_OVERLAP_SENTENCES,
+    DEFAULT_TARGET_TOKENS,
+    chunk_text,
+)
 from index.indexing.corpus import DEFAULT_MAX_ARTICLE_BYTES, article_id_for, scan_corpus
 from index.indexing.embedding import Embedder
+from index.indexing.store import (
+    IndexCorruptError,
+    IndexStore,
+    Upsert,
+    crashpoint,
+    writer_lock,
+)
 from index.types import Article, Chunk, IndexReport
-from index.indexing.store import IndexCorruptError, IndexStore, Upsert, crashpoint, writer_lock
 
 # Embed this many chunks per call: large enough for the model's length-sorted batching,
 # small enough for a progress bar that moves.

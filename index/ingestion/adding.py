@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -29,11 +30,20 @@ from index.indexing.corpus import (
     parse_article,
     title_from_filename,
 )
-from index.ingestion.extraction import DOCUMENT_SUFFIXES, ExtractedArticle, ExtractionError, ExtractLimits, decode_html, extract_bounded
+from index.ingestion.extraction import (
+    DOCUMENT_SUFFIXES,
+    ExtractedArticle,
+    ExtractionError,
+    ExtractLimits,
+    decode_html,
+    extract_bounded,
+)
 from index.ingestion.fetch import Fetcher, FetchError
-from index.types import Article
-from index.types import ArticleInfo
 from index.ingestion.urls import UrlRefused, normalize_url, same_page
+from index.types import Article, ArticleInfo
+
+if TYPE_CHECKING:
+    from index.knowledge import KnowledgeBase
 
 MAX_FILENAME_STEM = 80
 # Longer than any article (a long book is ~150,000 words); a bigger "article" is a data dump.
@@ -313,3 +323,26 @@ def remove_article_file(corpus_dir: Path, article_id: str, trash_dir: Path) -> P
     # shutil.move, not os.replace: the trash folder may be on another file system.
     shutil.move(path, destination)
     return destination
+
+
+@dataclass(frozen=True)
+class ArticleAdder:
+    """add_url and add_article_file bound to one corpus folder, knowledge base, fetcher and limits.
+
+    The composition root (bot/services.py) builds one; the CLI, the feed checks and /add use it.
+    """
+
+    corpus_dir: Path
+    knowledge: KnowledgeBase
+    fetcher: Fetcher
+    limits: ExtractLimits
+    max_article_bytes: int
+
+    def add_url(self, url: str) -> AddedArticle:
+        """Fetch a page and write its article into the corpus (not indexed yet)."""
+        return add_url(url, self.corpus_dir, self.knowledge.articles, self.fetcher, self.knowledge.similar_articles, self.limits)
+
+    def add_file(self, filename: str, data: bytes) -> AddedArticle:
+        """Check an uploaded or local file and write it into the corpus (not indexed yet)."""
+        return add_article_file(self.corpus_dir, filename, data, self.knowledge.articles, self.max_article_bytes,
+                                self.knowledge.similar_articles, self.limits)

@@ -17,8 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from index.database import open_database
-from index.ingestion.fetch import FEED_TYPES, Fetcher, FetchError
 from index.ingestion.adding import AddedArticle, IngestError
+from index.ingestion.fetch import FEED_TYPES, Fetcher, FetchError
 from index.ingestion.urls import UrlRefused, normalize_url
 
 logger = logging.getLogger(__name__)

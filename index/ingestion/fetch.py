@@ -17,7 +17,13 @@ import zlib
 from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
-from index.ingestion.urls import CheckedTarget, Resolver, UrlRefused, check_url, system_resolver
+from index.ingestion.urls import (
+    CheckedTarget,
+    Resolver,
+    UrlRefused,
+    check_url,
+    system_resolver,
+)
 
 ARTICLE_TYPES = {"text/html": "html", "application/xhtml+xml": "html", "text/plain": "text", "application/pdf": "pdf"}
 # Feeds are served under many XML types (and sometimes as text/html or text/plain).

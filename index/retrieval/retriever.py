@@ -1,4 +1,4 @@
-"""Retrieval: dense (FAISS), keyword (BM25) and their fusion (hybrid).
+"""Finding passages: dense (FAISS), keyword (BM25) and their fusion (hybrid).
 
 Hybrid retrieval pools the top CANDIDATES of each method, normalises both scores to [0, 1]
 within that pool (min-max) and ranks by their convex combination, DENSE_WEIGHT * cosine +
@@ -8,125 +8,23 @@ the weights and the BM25 tokenisation were measured on SQuAD dev: see docs/retri
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Sequence
 
 import numpy as np
 
 from index.indexing.embedding import Embedder
-from index.types import Hit
 from index.indexing.store import IndexStore
+from index.retrieval.fusion import DENSE_WEIGHT, reciprocal_rank_fusion, score_fusion
+from index.retrieval.keywords import KeywordIndex
+from index.types import Hit
 
 RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
 # Chosen by measurement on SQuAD dev v1.1: see docs/retrieval.md.
 DEFAULT_RETRIEVAL = "hybrid"
 FUSION_METHODS = ("score", "rrf")
 DEFAULT_FUSION = "score"
-# Weight of the normalised cosine in score fusion; BM25 gets 1 - DENSE_WEIGHT.
-DENSE_WEIGHT = 0.5
-RRF_K = 60
 CANDIDATES = 50
-# Lucene's (and Elasticsearch's) BM25 parameters; bm25s defaults to k1=1.5.
-BM25_K1 = 1.2
-BM25_B = 0.75
-
-_TOKEN = re.compile(r"\w+", re.UNICODE)
-_STOPWORDS = frozenset(
-    "a an and are as at be by for from has have in is it its of on or that the this to was were what which who whom "
-    "whose why when where how did do does with not no into than then there their they he she his her him i you we".split()
-)
-
-
-def _english_stemmer() -> Callable[[list[str]], list[str]]:
-    """Snowball's English stemmer (PyStemmer, C); without it, words are matched unstemmed."""
-    try:
-        import Stemmer
-    except ImportError:
-        return lambda words: words
-    return Stemmer.Stemmer("english").stemWords
-
-
-_stem_words = _english_stemmer()
-
-
-def keyword_tokens(text: str) -> list[str]:
-    """Lower-cased, stemmed word tokens without stopwords, for BM25 ("policies" matches "policy")."""
-    return _stem_words([t for t in _TOKEN.findall(text.lower()) if t not in _STOPWORDS])
-
-
-class KeywordIndex:
-    """BM25 over the store's chunks, built in memory (bm25s, sparse matrices).
-
-    `texts` are what BM25 reads for each chunk: the chunk text, and the article title when the
-    retriever supplies it, so a question that names the article's subject finds its passages.
-    """
-
-    def __init__(self, chunk_ids: np.ndarray, texts: Sequence[str]):
-        import bm25s
-
-        self.chunk_ids = np.asarray(chunk_ids, dtype=np.int64)
-        self._order = np.argsort(self.chunk_ids, kind="stable")
-        self._bm25 = bm25s.BM25(k1=BM25_K1, b=BM25_B)
-        self._vocabulary: dict = {}
-        if len(texts):
-            self._bm25.index([keyword_tokens(t) for t in texts], show_progress=False)
-            self._vocabulary = self._bm25.vocab_dict
-
-    def scores(self, question: str) -> np.ndarray | None:
-        """BM25 score of every chunk (aligned with `chunk_ids`); None when no query word is indexed."""
-        tokens = [t for t in keyword_tokens(question) if t in self._vocabulary]
-        if not tokens or not len(self.chunk_ids):
-            return None
-        return np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
-
-    def scores_of(self, scores: np.ndarray | None, chunk_ids: Sequence[int]) -> np.ndarray:
-        """The entries of a `scores` array for these chunk ids (0 for unknown ids or no scores)."""
-        wanted = np.asarray(chunk_ids, dtype=np.int64)
-        if scores is None or not len(wanted):
-            return np.zeros(len(wanted), dtype=np.float32)
-        sorted_ids = self.chunk_ids[self._order]
-        slots = np.clip(np.searchsorted(sorted_ids, wanted), 0, len(sorted_ids) - 1)
-        found = sorted_ids[slots] == wanted
-        return np.where(found, scores[self._order[slots]], 0.0).astype(np.float32)
-
-    def top(self, scores: np.ndarray | None, k: int) -> list[tuple[int, float]]:
-        """Top-k (chunk id, score) pairs with a positive score."""
-        if scores is None or k < 1:
-            return []
-        k = min(k, len(scores))
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return [(int(self.chunk_ids[i]), float(scores[i])) for i in top if scores[i] > 0]
-
-    def search(self, question: str, k: int) -> list[tuple[int, float]]:
-        """Top-k (chunk id, score) pairs; empty when no query word is in the corpus."""
-        return self.top(self.scores(question), k)
-
-
-def reciprocal_rank_fusion(rankings: Sequence[Sequence[int]], k: int = RRF_K) -> list[tuple[int, float]]:
-    """Fuse ranked id lists: score = sum of 1 / (k + rank), rank counted from 1."""
-    fused: dict[int, float] = {}
-    for ranking in rankings:
-        for rank, item in enumerate(ranking, start=1):
-            fused[item] = fused.get(item, 0.0) + 1.0 / (k + rank)
-    return sorted(fused.items(), key=lambda pair: (-pair[1], pair[0]))
-
-
-def min_max(values: np.ndarray) -> np.ndarray:
-    """Scale to [0, 1]; a constant array (nothing to tell apart) becomes all zeros."""
-    values = np.asarray(values, dtype=np.float64)
-    if not len(values):
-        return values
-    low, high = float(values.min()), float(values.max())
-    return (values - low) / (high - low) if high > low else np.zeros_like(values)
-
-
-def score_fusion(candidates: Sequence[int], cosines: np.ndarray, keyword_scores: np.ndarray,
-                 dense_weight: float = DENSE_WEIGHT) -> list[tuple[int, float]]:
-    """Rank candidates by dense_weight * minmax(cosine) + (1 - dense_weight) * minmax(BM25)."""
-    fused = dense_weight * min_max(cosines) + (1.0 - dense_weight) * min_max(keyword_scores)
-    return sorted(zip((int(c) for c in candidates), fused.tolist()), key=lambda pair: (-pair[1], pair[0]))
-
 
 class Retriever:
     """Finds the passages that best match a question in one loaded index."""
@@ -148,16 +46,19 @@ class Retriever:
             store.ann.nprobe = nprobe
         self._keyword: KeywordIndex | None = None
         self._keyword_generation = -1
+        # Concurrent answers share one build instead of each building the same index.
+        self._keyword_lock = threading.Lock()
 
     def keyword_index(self) -> KeywordIndex:
-        """The BM25 index (chunk text plus article title) for the store's current generation, built on first use."""
-        if self._keyword is None or self._keyword_generation != self.store.generation:
-            chunk_ids, _ = self.store.chunk_ids_and_texts()
-            chunks = self.store.chunks_by_id(chunk_ids.tolist())
-            texts = [f"{chunks[i].title}\n{chunks[i].text}" if i in chunks else "" for i in chunk_ids.tolist()]
-            self._keyword = KeywordIndex(chunk_ids, texts)
-            self._keyword_generation = self.store.generation
-        return self._keyword
+        """The BM25 index (chunk text plus article title) for the store's current generation, built once."""
+        with self._keyword_lock:
+            if self._keyword is None or self._keyword_generation != self.store.generation:
+                chunk_ids, _ = self.store.chunk_ids_and_texts()
+                chunks = self.store.chunks_by_id(chunk_ids.tolist())
+                texts = [f"{chunks[i].title}\n{chunks[i].text}" if i in chunks else "" for i in chunk_ids.tolist()]
+                self._keyword = KeywordIndex(chunk_ids, texts)
+                self._keyword_generation = self.store.generation
+            return self._keyword
 
     def dense(self, query_vectors: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
         """Top-k (chunk id, cosine) per query vector, from the approximate index when there is one."""

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from bot.records import AnswerLog
+from bot.services import engine_factory
 from index.knowledge import KnowledgeBase
 from tests.conftest import write_article
 from tests.support.discord_bot import bot_settings, discord_world
@@ -137,7 +138,7 @@ def test_an_allow_listed_role_may_administer(paths, embedder):
             role = emulator.add_role("librarians")
             emulator_role["id"] = role
             librarian = emulator.add_member("librarian", roles=[role])
-            object.__setattr__(bot.services.settings, "admin_role_id", role)
+            object.__setattr__(bot.services.settings.discord, "admin_role_id", role)
             run = await emulator.slash("reindex", user=librarian)
             final = await run.wait_final(lambda m: m["content"].startswith("Reindexed"), timeout=60)
             assert "0 added" in final["content"]
@@ -244,7 +245,7 @@ class BrokenKnowledge(KnowledgeBase):
 def test_an_exception_in_a_command_gives_a_friendly_message_with_an_error_id(paths, embedder, caplog):
     corpus, index_dir = paths
     settings = bot_settings(corpus, index_dir)
-    broken = BrokenKnowledge(corpus, index_dir, embedder)
+    broken = BrokenKnowledge(corpus, index_dir, embedder, engine_factory(settings, embedder))
 
     async def scenario():
         async with discord_world(settings, embedder, knowledge=broken) as (emulator, bot):

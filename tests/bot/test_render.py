@@ -8,8 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot import render
-from index.types import Answer, Citation
-from index.types import ArticleInfo
+from index.types import Answer, ArticleInfo, Citation
 
 
 def citation(n: int, title: str = "Title", quote: str = "A quoted sentence.", url: str = "https://example.org/a") -> Citation:

@@ -8,11 +8,15 @@ import shutil
 
 import pytest
 
-from index.answering.extractive import ABSTAIN_PHRASE, AnswerConfig, AnswerEngine, TermWeights, contextual_query, is_follow_up, leans_back
-from index.types import Answer, Turn
+from index.answering.engine import ABSTAIN_PHRASE
+from index.answering.extractive import AnswerConfig, ExtractiveEngine
+from index.answering.follow_ups import contextual_query, is_follow_up
 from index.indexing.chunking import Span, sentence_spans
 from index.indexing.indexer import update_index
+from index.retrieval.keywords import TermWeights
 from index.retrieval.retriever import Retriever
+from index.text import leans_back
+from index.types import Answer, Turn
 from tests.conftest import ROOT, FakeEmbedder, write_small_corpus
 
 SEED = ROOT / "corpus" / "north-korea-trump-second-term.md"
@@ -107,7 +111,7 @@ def fake_index(tmp_path_factory):
 @pytest.fixture
 def fake_engine(fake_index):
     store, embedder = fake_index
-    return AnswerEngine(Retriever(store, embedder), embedder)
+    return ExtractiveEngine(Retriever(store, embedder), embedder)
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +121,7 @@ def seed_engine(embedder, tmp_path_factory):
     (root / "corpus").mkdir()
     shutil.copy(SEED, root / "corpus" / SEED.name)
     _, store = update_index(root / "corpus", root / "index", embedder)
-    yield AnswerEngine(Retriever(store, embedder), embedder)
+    yield ExtractiveEngine(Retriever(store, embedder), embedder)
     store.close()
 
 
@@ -147,7 +151,7 @@ def test_max_sentences_is_the_number_of_picks(fake_index, limit):
     """With every sentence close enough to join, the answer has exactly max_sentences of them."""
     store, embedder = fake_index
     config = AnswerConfig(max_sentences=limit, keep_within=100.0, abstain_below=-100.0)
-    engine = AnswerEngine(Retriever(store, embedder), embedder, config)
+    engine = ExtractiveEngine(Retriever(store, embedder), embedder, config)
     answer = engine.ask("carbon tax dividend for households and school lunches")
     assert_well_formed(answer, store, config)
     # No sentence of the test corpus leans back, so nothing is added as lead-in.
@@ -157,7 +161,7 @@ def test_max_sentences_is_the_number_of_picks(fake_index, limit):
 def test_citations_numbered_in_reading_order_across_articles(fake_index):
     store, embedder = fake_index
     config = AnswerConfig(max_sentences=4, keep_within=100.0, abstain_below=-100.0)
-    answer = AnswerEngine(Retriever(store, embedder), embedder, config).ask("carbon tax and free school lunches")
+    answer = ExtractiveEngine(Retriever(store, embedder), embedder, config).ask("carbon tax and free school lunches")
     assert_well_formed(answer, store, config)
     assert len(answer.citations) >= 2
     assert len({c.article_id for c in answer.citations}) >= 2
@@ -198,7 +202,7 @@ def test_off_topic_question_abstains(fake_index, fake_engine):
 def test_related_reading_only_when_passages_are_close(fake_index):
     store, embedder = fake_index
     question = "carbon tax dividend"
-    close = AnswerEngine(Retriever(store, embedder), embedder, AnswerConfig(abstain_below=100.0, related_above=0.0))
+    close = ExtractiveEngine(Retriever(store, embedder), embedder, AnswerConfig(abstain_below=100.0, related_above=0.0))
     answer = close.ask(question)
     assert answer.abstained and answer.citations == ()
     assert 1 <= len(answer.related) <= 3
@@ -208,12 +212,12 @@ def test_related_reading_only_when_passages_are_close(fake_index):
     assert_well_formed(answer, store)
     # The same passages, but none as close as the bar: no related reading, and the text says nothing of it.
     best = max(r.score for r in answer.related)
-    far = AnswerEngine(Retriever(store, embedder), embedder, AnswerConfig(abstain_below=100.0, related_above=best + 0.01))
+    far = ExtractiveEngine(Retriever(store, embedder), embedder, AnswerConfig(abstain_below=100.0, related_above=best + 0.01))
     answer = far.ask(question)
     assert answer.abstained and answer.related == ()
     assert "related reading" not in answer.text
     # In between: exactly the passages at or above the bar.
-    middle = AnswerEngine(Retriever(store, embedder), embedder, AnswerConfig(abstain_below=100.0, related_above=best))
+    middle = ExtractiveEngine(Retriever(store, embedder), embedder, AnswerConfig(abstain_below=100.0, related_above=best))
     assert all(r.score >= best for r in middle.ask(question).related) and middle.ask(question).related
 
 
@@ -221,7 +225,7 @@ def test_related_reading_only_when_passages_are_close(fake_index):
 def test_questions_without_words_abstain_clearly(fake_index, question):
     store, embedder = fake_index
     embedder = FakeEmbedder()  # a fresh counter
-    engine = AnswerEngine(Retriever(store, embedder), embedder)
+    engine = ExtractiveEngine(Retriever(store, embedder), embedder)
     answer = engine.ask(question)
     assert answer.abstained and answer.text.startswith(ABSTAIN_PHRASE)
     assert "ask a question in words" in answer.text
@@ -236,7 +240,7 @@ def test_empty_index_abstains(tmp_path):
     _, store = update_index(tmp_path / "corpus", tmp_path / "index", embedder)
     try:
         assert store.chunk_count == 0
-        engine = AnswerEngine(Retriever(store, embedder), embedder)
+        engine = ExtractiveEngine(Retriever(store, embedder), embedder)
         for question in ("What does the carbon tax cost?", "and what about China?", "🙂"):
             answer = engine.ask(question, [Turn("What is the tax?", "")])
             assert answer.abstained and answer.text.startswith(ABSTAIN_PHRASE)
@@ -406,13 +410,13 @@ def test_hostile_questions_with_the_real_model(seed_engine, name):
 
 def test_sentences_are_embedded_once_across_questions(tmp_path, fake_embedder):
     """A second question over the same passages embeds only the question, and answers the same."""
-    from index.answering.extractive import AnswerEngine
+    from index.answering.extractive import ExtractiveEngine
     from index.indexing.indexer import update_index
     from index.retrieval.retriever import Retriever
     from tests.conftest import write_small_corpus
 
     _, store = update_index(write_small_corpus(tmp_path / "corpus"), tmp_path / "index", fake_embedder)
-    engine = AnswerEngine(Retriever(store, fake_embedder), fake_embedder)
+    engine = ExtractiveEngine(Retriever(store, fake_embedder), fake_embedder)
     first = engine.ask("How is the carbon tax revenue returned to households?")
     before = fake_embedder.embedded_texts
     again = engine.ask("How is the carbon tax revenue returned to households?")
@@ -424,13 +428,13 @@ def test_sentences_are_embedded_once_across_questions(tmp_path, fake_embedder):
 def test_sentence_cache_is_bounded(tmp_path, fake_embedder):
     from dataclasses import replace
 
-    from index.answering.extractive import AnswerConfig, AnswerEngine
+    from index.answering.extractive import AnswerConfig, ExtractiveEngine
     from index.indexing.indexer import update_index
     from index.retrieval.retriever import Retriever
     from tests.conftest import write_small_corpus
 
     _, store = update_index(write_small_corpus(tmp_path / "corpus"), tmp_path / "index", fake_embedder)
-    engine = AnswerEngine(Retriever(store, fake_embedder), fake_embedder, replace(AnswerConfig(), sentence_cache_size=3))
+    engine = ExtractiveEngine(Retriever(store, fake_embedder), fake_embedder, replace(AnswerConfig(), sentence_cache_size=3))
     answer = engine.ask("What do farmers face during the drought?")
     assert len(engine._sentence_cache) == 3
     assert not answer.abstained or answer.text
@@ -438,13 +442,13 @@ def test_sentence_cache_is_bounded(tmp_path, fake_embedder):
 
 def test_a_new_question_is_embedded_once(tmp_path, fake_embedder):
     """Retrieval and sentence scoring share the question's vector."""
-    from index.answering.extractive import AnswerEngine
+    from index.answering.extractive import ExtractiveEngine
     from index.indexing.indexer import update_index
     from index.retrieval.retriever import Retriever
     from tests.conftest import write_small_corpus
 
     _, store = update_index(write_small_corpus(tmp_path / "corpus"), tmp_path / "index", fake_embedder)
-    engine = AnswerEngine(Retriever(store, fake_embedder), fake_embedder)
+    engine = ExtractiveEngine(Retriever(store, fake_embedder), fake_embedder)
     seen: list[str] = []
     embed = fake_embedder.embed
     fake_embedder.embed = lambda texts: (seen.extend(texts), embed(texts))[1]

@@ -7,8 +7,12 @@ import threading
 
 import pytest
 
+from index.answering.conversations import (
+    MAX_CONVERSATION_ID,
+    ConversationStore,
+    check_conversation_id,
+)
 from index.types import Turn
-from index.answering.conversations import MAX_CONVERSATION_ID, ConversationStore, check_conversation_id
 
 
 @pytest.fixture

@@ -31,8 +31,8 @@ import pytest
 import bot.cli
 from index.indexing.corpus import scan_corpus
 from index.indexing.indexer import update_index
-from index.retrieval.retriever import Retriever
 from index.indexing.store import LOCK, MANIFEST, IndexStore, read_manifest
+from index.retrieval.retriever import Retriever
 from tests.conftest import write_article, write_small_corpus
 
 # Every subprocess imports torch and sentence-transformers (about 5 s of CPU each); on a busy

@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from index.answering.extractive import AnswerConfig, AnswerEngine
-from index.indexing.corpus import scan_corpus
 from index.answering.evaluate import (
     EvalFileError,
     EvalQuestion,
@@ -27,6 +25,8 @@ from index.answering.evaluate import (
     sample,
     write_corpus,
 )
+from index.answering.extractive import AnswerConfig, ExtractiveEngine
+from index.indexing.corpus import scan_corpus
 from index.indexing.indexer import update_index
 from index.retrieval.retriever import Retriever
 from tests.conftest import FakeEmbedder, write_small_corpus
@@ -274,7 +274,7 @@ def test_curve_and_report_rows():
 def engine(tmp_path):
     embedder = FakeEmbedder()
     _, store = update_index(write_small_corpus(tmp_path / "corpus"), tmp_path / "index", embedder)
-    yield AnswerEngine(Retriever(store, embedder), embedder)
+    yield ExtractiveEngine(Retriever(store, embedder), embedder)
     store.close()
 
 
@@ -308,7 +308,7 @@ def test_evaluate_over_an_index(engine):
 
 
 def test_evaluate_keeps_the_engine_config(engine):
-    strict = AnswerEngine(engine.retriever, engine.embedder, AnswerConfig(abstain_below=10.0))
+    strict = ExtractiveEngine(engine.retriever, engine.embedder, AnswerConfig(abstain_below=10.0))
     [r] = evaluate(strict, [EvalQuestion("tax", "carbon tax on fuel per tonne", ("forty euros",), True)])
     assert not r.abstained and r.correct  # answered anyway: abstention is decided from best_score
     assert strict.config.abstain_below == 10.0

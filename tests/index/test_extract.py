@@ -21,7 +21,6 @@ from index.ingestion.extraction import (
     ExtractedArticle,
     ExtractionError,
     ExtractLimits,
-    remove_unseen,
     decode_html,
     extract_bounded,
     extract_document,
@@ -29,6 +28,7 @@ from index.ingestion.extraction import (
     extract_html,
     extract_pdf,
     pdf_paragraphs,
+    remove_unseen,
     sniff,
 )
 from tests.support.hostile_files import (

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from index.ingestion.feeds import FeedError, FeedStore, check_feed, parse_feed, subscribe
-from index.ingestion.fetch import Fetcher, FetchLimits
 from index.ingestion.adding import IngestError, add_url
+from index.ingestion.feeds import (
+    FeedError,
+    FeedStore,
+    check_feed,
+    parse_feed,
+    subscribe,
+)
+from index.ingestion.fetch import Fetcher, FetchLimits
 from tests.support.web_server import send, web_server
 
 ARTICLE = """<!doctype html><html><head><meta charset="utf-8"><title>{title}</title></head><body><nav>Home</nav>

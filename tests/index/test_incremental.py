@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from index.indexing.indexer import IndexOptions, update_index
-from index.retrieval.retriever import Retriever
 from index.indexing.store import MANIFEST, ModelMismatchError, read_manifest
+from index.retrieval.retriever import Retriever
 from tests.conftest import SMALL_CORPUS, FakeEmbedder, write_article
 
 # Small chunks so every article has several and "only this article" is measurable.

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from index.indexing.corpus import corpus_files, scan_corpus
-from index.ingestion.adding import IngestError, add_article_file, remove_article_file, safe_filename
+from index.ingestion.adding import (
+    IngestError,
+    add_article_file,
+    remove_article_file,
+    safe_filename,
+)
 from index.types import ArticleInfo
 
 ARTICLE = b"---\ntitle: Ports and tariffs\n---\n\nThe port authority cut fees for container ships.\n"
@@ -122,8 +127,8 @@ def test_documents_are_converted_to_markdown_with_front_matter(tmp_path):
 
 @pytest.mark.parametrize("title", ['Colon: "quoted" title', "---\nurl: javascript:alert(1)\n---", "Line\nbreaks", "# hash"])
 def test_front_matter_cannot_be_broken_by_a_title(tmp_path, title):
-    from index.ingestion.extraction import ExtractedArticle
     from index.ingestion.adding import article_markdown
+    from index.ingestion.extraction import ExtractedArticle
 
     text = article_markdown(ExtractedArticle(title=title, text="Body about river ferries and their timetables."),
                             url="https://example.org/a", fetched="2026-11-27")

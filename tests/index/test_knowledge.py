@@ -7,11 +7,11 @@ import threading
 import pytest
 
 from index.knowledge import KnowledgeBase, ReindexRunningError
-from tests.conftest import write_article
+from tests.conftest import extractive_engines, write_article
 
 
 def knowledge_over(corpus, tmp_path, embedder) -> KnowledgeBase:
-    kb = KnowledgeBase(corpus, tmp_path / "index", embedder)
+    kb = KnowledgeBase(corpus, tmp_path / "index", embedder, extractive_engines(embedder))
     report = kb.load()
     assert report is not None and len(report.added) == 4
     return kb
@@ -27,7 +27,7 @@ def test_load_builds_a_missing_index_then_answers_and_summarises(small_corpus, t
     with pytest.raises(LookupError):
         kb.summarize("no such article")
     # A second load opens the index without rebuilding it.
-    again = KnowledgeBase(small_corpus, tmp_path / "index", embedder)
+    again = KnowledgeBase(small_corpus, tmp_path / "index", embedder, extractive_engines(embedder))
     assert again.load() is None and again.stats()[0] == 4
 
 

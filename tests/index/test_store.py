@@ -19,7 +19,6 @@ import pytest
 import index.indexing.store as store_module
 from index.indexing.corpus import scan_corpus
 from index.indexing.indexer import IndexOptions, chunk_article, update_index
-from index.retrieval.retriever import Retriever
 from index.indexing.store import (
     LOCK,
     MANIFEST,
@@ -32,6 +31,7 @@ from index.indexing.store import (
     read_manifest,
     writer_lock,
 )
+from index.retrieval.retriever import Retriever
 from tests.conftest import ROOT, FakeEmbedder, write_article
 
 # ---- helpers ------------------------------------------------------------------------------

@@ -6,11 +6,16 @@ import re
 
 import pytest
 
-from index.answering.extractive import leans_back
+from index.answering.summary import (
+    SUMMARY_SENTENCES,
+    article_sentences,
+    informativeness,
+    summarize_text,
+)
 from index.indexing.chunking import paragraph_spans
 from index.indexing.corpus import read_article
 from index.indexing.indexer import IndexOptions, chunk_article
-from index.answering.summary import SUMMARY_SENTENCES, article_sentences, informativeness, summarize_text
+from index.text import leans_back
 from tests.conftest import ROOT, SMALL_CORPUS, FakeEmbedder, write_article
 
 SEED = ROOT / "corpus" / "north-korea-trump-second-term.md"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 import time
 
-from index.knowledge import KnowledgeBase
 from index.indexing.watch import corpus_fingerprint, watch_corpus
-from tests.conftest import write_article
+from index.knowledge import KnowledgeBase
+from tests.conftest import extractive_engines, write_article
 
 
 def test_fingerprint_changes_with_edits_additions_and_removals(small_corpus):
@@ -20,7 +20,7 @@ def test_fingerprint_changes_with_edits_additions_and_removals(small_corpus):
 
 
 def test_watching_reindexes_after_a_change_and_stops_when_asked(small_corpus, tmp_path, fake_embedder):
-    knowledge = KnowledgeBase(small_corpus, tmp_path / "index", fake_embedder)
+    knowledge = KnowledgeBase(small_corpus, tmp_path / "index", fake_embedder, extractive_engines(fake_embedder))
     knowledge.load()
     reports = []
     stop = threading.Event()

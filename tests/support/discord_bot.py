@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from bot.app import PolicyBot
-from bot.run import build_services
+from bot.services import build_services
 from bot.settings import Settings
 from tests.support.discord_emulator import DiscordEmulator
 
@@ -26,7 +26,7 @@ def copy_library(prebuilt: Path, destination: Path) -> tuple[Path, Path]:
 
 def bot_settings(corpus: Path, index_dir: Path, **overrides) -> Settings:
     """Settings for a test bot: no cooldown unless a test asks for one."""
-    return replace(Settings(corpus_dir=corpus, index_dir=index_dir, ask_cooldown_seconds=0), **overrides)
+    return Settings().with_changes(**{"corpus_dir": corpus, "index_dir": index_dir, "ask_cooldown_seconds": 0, **overrides})
 
 
 @contextlib.asynccontextmanager

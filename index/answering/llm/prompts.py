@@ -8,7 +8,7 @@ or like a chat template's control tokens, so a passage cannot close the block ea
 
 from __future__ import annotations
 
-from index.answering.extractive import ABSTAIN_PHRASE
+from index.answering.engine import ABSTAIN_PHRASE
 
 # The exact reply that means "the passages do not answer": callers match on ABSTAIN_PHRASE.
 ABSTAIN_REPLY = f"{ABSTAIN_PHRASE} anything that answers this question."
@@ -71,3 +71,21 @@ SUMMARY_USER = f"""Numbered passages of the article "{{title}}" (reference data,
 {DATA_CLOSE}
 
 Summarise this article in about {{sentences}} sentences, ending each sentence with its [n] citation."""
+
+# What the member reads when the model could not be used; the answer below it is extractive.
+NOTES = {
+    "timeout": "The language model did not answer in time; this is the extractive answer.",
+    "unreachable": "The language model could not be reached; this is the extractive answer.",
+    "http": "The language model returned an error (HTTP {status}); this is the extractive answer.",
+    "auth": "The language model refused the request (HTTP {status}: check LLM_API_KEY); this is the extractive answer.",
+    "malformed": "The language model sent a reply that could not be read; this is the extractive answer.",
+    "empty": "The language model returned an empty answer; this is the extractive answer.",
+    "unverified": "The language model's answer could not be checked against the passages; this is the extractive answer.",
+    "error": "The language model could not be used; this is the extractive answer.",
+}
+SUMMARY_NOTES = {kind: note.replace("extractive answer", "extractive summary").replace("language model's answer", "language model's summary")
+                 for kind, note in NOTES.items()}
+DROPPED_NOTE = {
+    1: "One sentence of the language model's answer was left out: the passages it cited do not support it.",
+    2: "{count} sentences of the language model's answer were left out: the passages they cited do not support them.",
+}

@@ -8,7 +8,13 @@ from index.ingestion.extraction.common import (
     word_count,
 )
 from index.ingestion.extraction.docx import extract_docx
-from index.ingestion.extraction.html import HtmlVariant, decode_html, extract_html, extract_html_variant, remove_unseen
+from index.ingestion.extraction.html import (
+    HtmlVariant,
+    decode_html,
+    extract_html,
+    extract_html_variant,
+    remove_unseen,
+)
 from index.ingestion.extraction.pdf import extract_pdf, pdf_paragraphs
 from index.ingestion.extraction.sandbox import extract_bounded, extract_document
 from index.ingestion.extraction.sniffing import sniff
