@@ -18,7 +18,7 @@ from pathlib import Path
 from _machine import REPO
 
 from bot.app import PolicyBot
-from bot.run import build_services
+from bot.services import build_services
 from bot.settings import Settings
 from tests.support.discord_bot import synced_bot
 from tests.support.discord_emulator import DiscordEmulator
@@ -33,8 +33,9 @@ NO_ACK_DEADLINE = 1e9
 
 def prepare_library(corpus: Path, work: Path, embedder, extra_speeches: Sequence[dict] = ()) -> tuple[Path, Path]:
     """Copy `corpus` (plus UN speeches, in an ungdc/ subfolder) to work/corpus and index it into work/index."""
-    from index.indexing.indexer import update_index
     from index_throughput import write_corpus
+
+    from index.indexing.indexer import update_index
 
     corpus_copy, index_dir = work / "corpus", work / "index"
     shutil.copytree(corpus, corpus_copy)

@@ -26,7 +26,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _discord import SEED_CORPUS, bench_settings, connected_bot, emulator_problems, prepare_library, save_result  # noqa: E402
+from _discord import (  # noqa: E402
+    SEED_CORPUS,
+    bench_settings,
+    connected_bot,
+    emulator_problems,
+    prepare_library,
+    save_result,
+)
 from _machine import median, print_load, print_machine  # noqa: E402
 from index_throughput import load_speeches, speech_markdown  # noqa: E402
 

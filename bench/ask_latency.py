@@ -71,7 +71,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     info = print_machine("ask latency (warm, in-process, extractive answerer)")
-    from index.answering.extractive import AnswerEngine
+    from index.answering.extractive import ExtractiveEngine
     from index.indexing.embedding import SentenceTransformerEmbedder
     from index.retrieval.retriever import Retriever
 
@@ -89,7 +89,7 @@ def main() -> None:
             store, report = build(speeches, size, args.work, embedder)
             embedded = report.chunks_embedded
         retriever = Retriever(store, embedder)
-        engine = AnswerEngine(retriever, embedder)
+        engine = ExtractiveEngine(retriever, embedder)
         # Warm-up (BM25 index, word weights, first-call allocations) on a question not in the timed set.
         engine.ask("What is the speaker's view of multilateralism?")
         retrieval_ms, totals, parts = [], [], {"embed": [], "search": [], "answer": []}

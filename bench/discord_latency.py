@@ -43,8 +43,17 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from _discord import (  # noqa: E402  (_machine, imported by _discord, puts the repository on sys.path)
-    SEED_CORPUS, FullCollections, bench_settings, connected_bot, emulator_problems, first_edit_at, load_questions, ms,
-    passage_count, prepare_library, save_result,
+    SEED_CORPUS,
+    FullCollections,
+    bench_settings,
+    connected_bot,
+    emulator_problems,
+    first_edit_at,
+    load_questions,
+    ms,
+    passage_count,
+    prepare_library,
+    save_result,
 )
 from _machine import median, percentile, print_load, print_machine  # noqa: E402
 from index_throughput import load_speeches  # noqa: E402
@@ -173,7 +182,7 @@ def main() -> None:
         settings = bench_settings(corpus, index_dir)
         print(f"corpus {args.corpus} + {len(distractors)} UNGDC speeches: {len(list(corpus.rglob('*.md')))} articles, "
               f"{passage_count(index_dir, embedder):,} passages; {len(questions)} questions a run "
-              f"({len(set(questions))} distinct); at most {settings.max_concurrent_answers} answers computed at once "
+              f"({len(set(questions))} distinct); at most {settings.discord.max_concurrent_answers} answers computed at once "
               f"(MAX_CONCURRENT_ANSWERS)", flush=True)
         for repeat in range(args.repeats):
             for concurrency in args.concurrency:

@@ -38,7 +38,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._machine import median, print_load, print_machine  # noqa: E402
-from index.ingestion.extraction import ExtractionError, ExtractLimits, extract_html_variant, HtmlVariant, extract_bounded  # noqa: E402
+from index.ingestion.extraction import (  # noqa: E402
+    ExtractionError,
+    ExtractLimits,
+    HtmlVariant,
+    extract_bounded,
+    extract_html_variant,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 # F1 with this method, from ../shared/data/README.md (not re-run here).

@@ -25,14 +25,14 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     print_machine("follow-up questions, with and without the earlier turn")
     from index.answering import evaluate
-    from index.answering.extractive import AnswerEngine
+    from index.answering.extractive import ExtractiveEngine
     from index.indexing.embedding import SentenceTransformerEmbedder
     from index.indexing.indexer import update_index
     from index.retrieval.retriever import Retriever
 
     embedder = SentenceTransformerEmbedder()
     _, store = update_index(args.corpus, args.index_dir, embedder)
-    engine = AnswerEngine(Retriever(store, embedder), embedder)
+    engine = ExtractiveEngine(Retriever(store, embedder), embedder)
     questions = evaluate.load_jsonl(args.questions)
     for label, asked in (("with history", questions), ("without history", [replace(q, history=()) for q in questions])):
         figures = evaluate.metrics(evaluate.evaluate(engine, asked), engine.config.abstain_below)

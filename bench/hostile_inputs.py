@@ -295,8 +295,8 @@ def measure_readers() -> None:
 def run_one(name: str, work: Path, base: str, runs: int) -> dict:
     """Try one input `runs` times in this (fresh) process; figures as a dict."""
     from bot.settings import Settings
-    from index.ingestion.fetch import Fetcher
     from index.ingestion.adding import IngestError, add_article_file, add_url
+    from index.ingestion.fetch import Fetcher
 
     settings = Settings.from_mapping({})
     baseline_rss = status_mib("VmRSS")
@@ -314,7 +314,7 @@ def run_one(name: str, work: Path, base: str, runs: int) -> dict:
             if case.url:
                 added = add_url(case.url.format(base=base), corpus, [], Fetcher(fetch_limits, stand_in_resolver), None, limits)
             else:
-                added = add_article_file(corpus, case.filename, data, [], settings.max_article_bytes, None, limits)
+                added = add_article_file(corpus, case.filename, data, [], settings.index.max_article_bytes, None, limits)
             # Counted without a list of words: a 1.6-million-word article would add ~100 MiB to the peak.
             words = sum(1 for _ in re.finditer(r"\S+", added.article.text))
             outcome = f"added as {added.path.name} ({words:,} words)"
@@ -527,7 +527,7 @@ def main() -> None:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({
         "machine": machine, "runs": args.runs, "baseline_rss_mib": median(baselines),
-        "limits": {"fetch": dataclasses.asdict(settings.fetcher().limits), "upload_max_bytes": settings.max_article_bytes,
+        "limits": {"fetch": dataclasses.asdict(settings.fetcher().limits), "upload_max_bytes": settings.index.max_article_bytes,
                    "extract": dataclasses.asdict(settings.extract_limits())},
         "rows": [dict(row, group=BY_NAME[row["name"]].group, description=BY_NAME[row["name"]].description,
                       input=BY_NAME[row["name"]].url or BY_NAME[row["name"]].filename) for row in rows],

@@ -31,8 +31,8 @@ add-one measurements on the full index already in the work folder.
 from __future__ import annotations
 
 import argparse
-import cProfile
 import contextlib
+import cProfile
 import io
 import json
 import os

@@ -30,8 +30,17 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from _discord import (  # noqa: E402  (_machine, imported by _discord, puts the repository on sys.path)
-    SEED_CORPUS, UNGDC_FOLDER, FullCollections, bench_settings, connected_bot, emulator_problems, first_edit_at,
-    load_questions, ms, passage_count, save_result,
+    SEED_CORPUS,
+    UNGDC_FOLDER,
+    FullCollections,
+    bench_settings,
+    connected_bot,
+    emulator_problems,
+    first_edit_at,
+    load_questions,
+    ms,
+    passage_count,
+    save_result,
 )
 from _machine import percentile, print_load, print_machine  # noqa: E402
 from index_throughput import load_speeches, write_corpus  # noqa: E402
@@ -98,7 +107,7 @@ async def reindex_through_discord(settings, embedder, speeches: list[dict], time
     max_questions = int(timeout / ASK_EVERY_SECONDS) + 1
     async with connected_bot(settings, embedder, members=max_questions) as (emulator, bot, askers):
         passages_before = bot.services.knowledge.stats()[1]
-        write_corpus(speeches, settings.corpus_dir / UNGDC_FOLDER)
+        write_corpus(speeches, settings.index.corpus_dir / UNGDC_FOLDER)
         watcher, answered = StallWatcher(), asyncio.Event()
         with FullCollections() as collections:
             watcher.start()
@@ -147,7 +156,7 @@ def baseline(speeches: list[dict], work: Path, settings, embedder) -> dict:
     results = {}
     for mode, in_thread in (("on the loop", False), ("worker thread", True)):
         index_dir = work / f"baseline-index-{'thread' if in_thread else 'loop'}"
-        results[mode] = asyncio.run(update_index_watched(corpus, index_dir, embedder, settings.index_options(), in_thread))
+        results[mode] = asyncio.run(update_index_watched(corpus, index_dir, embedder, settings.index.options(), in_thread))
         print(f"  baseline, {len(speeches)} speeches, {mode}: {results[mode]['seconds']:.1f} s, "
               f"max stall {results[mode]['max_stall_ms']:.0f} ms", flush=True)
     return results
@@ -192,9 +201,9 @@ def main() -> None:
         work = Path(scratch)
         settings = bench_settings(work / "corpus", work / "index")
         base = baseline(speeches[: args.baseline_speeches], work, settings, embedder)
-        shutil.copytree(SEED_CORPUS, settings.corpus_dir)
-        update_index(settings.corpus_dir, settings.index_dir, embedder, settings.index_options())[1].close()
-        print(f"index of the seed article: {passage_count(settings.index_dir, embedder)} passages; "
+        shutil.copytree(SEED_CORPUS, settings.index.corpus_dir)
+        update_index(settings.index.corpus_dir, settings.index.index_dir, embedder, settings.index.options())[1].close()
+        print(f"index of the seed article: {passage_count(settings.index.index_dir, embedder)} passages; "
               f"reindexing {len(speeches)} speeches of 2024 through /reindex…", flush=True)
         run = asyncio.run(reindex_through_discord(settings, embedder, speeches, args.timeout))
     print_report(run, len(speeches), base, args.baseline_speeches)

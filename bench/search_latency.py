@@ -32,14 +32,13 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from _machine import median, percentile, print_load, print_machine, write_json  # noqa: E402  (sets sys.path too)
-
 import faiss  # noqa: E402
 import numpy as np  # noqa: E402
+from _machine import median, percentile, print_load, print_machine, write_json  # noqa: E402  (sets sys.path too)
 
 from index.indexing import ann  # noqa: E402
-from index.types import Article, Chunk  # noqa: E402
 from index.indexing.store import IndexStore, Upsert  # noqa: E402
+from index.types import Article, Chunk  # noqa: E402
 
 DEFAULT_WORK = Path(os.environ.get("POLICYBOT_BENCH_DIR", "/tmp/policybot-bench"))
 COPY_COSINE = 0.8
@@ -237,7 +236,7 @@ def bare_embed_ms(embedder, passes: int) -> dict:
 
 def bm25_alternatives(index_dir: Path, embedder, k: int = 50) -> dict:
     """Time the current KeywordIndex.search against bm25s's own retrieve(k), and check they agree."""
-    from index.retrieval.retriever import KeywordIndex, keyword_tokens
+    from index.retrieval.keywords import KeywordIndex, keyword_tokens
 
     store = IndexStore.open(index_dir, embedder.name, embedder.dimension)
     keyword = KeywordIndex(*store.chunk_ids_and_texts())
