@@ -69,7 +69,11 @@ def load_questions(path: Path = SEED_QUESTIONS) -> list[str]:
 
 @contextlib.asynccontextmanager
 async def connected_bot(
-    settings: Settings, embedder, bot_class: type[PolicyBot] = PolicyBot, *, members: int = 0,
+    settings: Settings,
+    embedder,
+    bot_class: type[PolicyBot] = PolicyBot,
+    *,
+    members: int = 0,
     ack_deadline: float = NO_ACK_DEADLINE,
 ) -> AsyncIterator[tuple[DiscordEmulator, PolicyBot, list[dict]]]:
     """The emulator with `members` extra members and a ready bot whose commands are synced; both closed after."""
@@ -96,8 +100,13 @@ def first_edit_at(emulator: DiscordEmulator, token: str) -> float | None:
     """perf_counter time the emulator received the first accepted edit of an interaction's @original with an embed."""
     path = f"/{token}/messages/@original"
     for record in emulator.requests:
-        if (record.method == "PATCH" and record.path.endswith(path) and record.status == 200
-                and isinstance(record.json, dict) and record.json.get("embeds")):
+        if (
+            record.method == "PATCH"
+            and record.path.endswith(path)
+            and record.status == 200
+            and isinstance(record.json, dict)
+            and record.json.get("embeds")
+        ):
             return record.time
     return None
 

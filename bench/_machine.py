@@ -118,8 +118,7 @@ def describe_machine(info: dict | None = None) -> str:
     return "\n".join(
         [
             f"machine : {info['platform']}",
-            f"cpu     : {info['cpu']}, {info['cores']} logical cores (torch threads {info['torch_threads']}), "
-            f"{info['ram_gib']} GiB RAM",
+            f"cpu     : {info['cpu']}, {info['cores']} logical cores (torch threads {info['torch_threads']}), {info['ram_gib']} GiB RAM",
             f"python  : {info['python']}; torch {info['torch']}; faiss {info['faiss']}; "
             f"sentence-transformers {info['sentence_transformers']}; bm25s {info['bm25s']}; numpy {info['numpy']}",
             f"load avg: {' '.join(str(x) for x in info['loadavg'])} (1/5/15 min)",

@@ -45,10 +45,12 @@ def speech_page(row: dict) -> str:
     """A speech as a news-like web page: navigation, the article, a footer."""
     paragraphs = "".join(f"<p>{html.escape(p.strip())}</p>\n" for p in row["text"].split("\n") if p.strip())
     title = html.escape(row["title"])
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{title} | UN Watch</title></head><body>"
-            "<nav><a href='/'>Home</a> <a href='/speeches'>Speeches</a> <a href='/about'>About</a></nav>"
-            f"<article><h1>{title}</h1>\n{paragraphs}</article>"
-            "<footer>© UN Watch · <a href='/subscribe'>Subscribe</a> · <a href='/privacy'>Privacy</a></footer></body></html>")
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{title} | UN Watch</title></head><body>"
+        "<nav><a href='/'>Home</a> <a href='/speeches'>Speeches</a> <a href='/about'>About</a></nav>"
+        f"<article><h1>{title}</h1>\n{paragraphs}</article>"
+        "<footer>© UN Watch · <a href='/subscribe'>Subscribe</a> · <a href='/privacy'>Privacy</a></footer></body></html>"
+    )
 
 
 def question_from(row: dict) -> tuple[str, str]:
@@ -114,8 +116,10 @@ def main() -> None:
     print(f"{'way':6} {'add (s)':>8} {'then ask (s)':>13} {'answerable (s)':>15} {'answer cites it':>16}")
     for way, rows_done in measured["results"].items():
         cited = sum(r["cited"] for r in rows_done)
-        print(f"{way:6} {median([r['add_s'] for r in rows_done]):8.2f} {median([r['ask_s'] for r in rows_done]):13.2f} "
-              f"{median([r['total_s'] for r in rows_done]):15.2f} {cited:>10}/{len(rows_done)}")
+        print(
+            f"{way:6} {median([r['add_s'] for r in rows_done]):8.2f} {median([r['ask_s'] for r in rows_done]):13.2f} "
+            f"{median([r['total_s'] for r in rows_done]):15.2f} {cited:>10}/{len(rows_done)}"
+        )
     url_total = median([r["total_s"] for r in measured["results"]["url"]])
     file_total = median([r["total_s"] for r in measured["results"]["file"]])
     print(f"fetch + extraction cost: {url_total - file_total:+.2f} s ({url_total / file_total:.2f}x the file baseline)")

@@ -53,7 +53,7 @@ def build(speeches: list[dict], target_chunks: int, work: Path, embedder):
         corpus.mkdir(parents=True)
         words = 0
         for speech in speeches:
-            (corpus / f"{speech['id']}.md").write_text(f"---\ntitle: \"{speech['title']}\"\n---\n\n{speech['text']}\n", encoding="utf-8")
+            (corpus / f"{speech['id']}.md").write_text(f'---\ntitle: "{speech["title"]}"\n---\n\n{speech["text"]}\n', encoding="utf-8")
             words += len(speech["text"].split())
             if words >= target_chunks * WORDS_PER_CHUNK:
                 break
@@ -108,9 +108,12 @@ def main() -> None:
                     parts[key].append(answer.timings_ms[key])
         results[str(size)] = {
             "chunks": store.chunk_count,
-            "ask_p50_ms": percentile(totals, 50), "ask_p95_ms": percentile(totals, 95),
-            "ask_first_round_p50_ms": percentile(first_round, 50), "ask_first_round_p95_ms": percentile(first_round, 95),
-            "retrieval_only_p50_ms": percentile(retrieval_ms, 50), "retrieval_only_p95_ms": percentile(retrieval_ms, 95),
+            "ask_p50_ms": percentile(totals, 50),
+            "ask_p95_ms": percentile(totals, 95),
+            "ask_first_round_p50_ms": percentile(first_round, 50),
+            "ask_first_round_p95_ms": percentile(first_round, 95),
+            "retrieval_only_p50_ms": percentile(retrieval_ms, 50),
+            "retrieval_only_p95_ms": percentile(retrieval_ms, 95),
             **{f"{key}_median_ms": statistics.median(values) for key, values in parts.items()},
             "questions": len(totals),
         }

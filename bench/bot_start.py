@@ -56,13 +56,13 @@ async def one_bot_run(env: dict[str, str], cwd: Path, timeout: float) -> dict:
     """Start the emulator and `policybot run`; seconds to IDENTIFY, to ready, and from SIGTERM to exit."""
     emulator = DiscordEmulator()
     await emulator.start()
-    env = {**env, "DISCORD_TOKEN": "bench-token", "DISCORD_API_URL": emulator.api_base,
-           "DISCORD_GATEWAY_URL": emulator.gateway_url}
+    env = {**env, "DISCORD_TOKEN": "bench-token", "DISCORD_API_URL": emulator.api_base, "DISCORD_GATEWAY_URL": emulator.gateway_url}
     stderr_lines: list[tuple[float, str]] = []
     ready = asyncio.Event()
     spawned = time.perf_counter()
-    process = await asyncio.create_subprocess_exec(str(POLICYBOT), "run", env=env, cwd=cwd,
-                                                   stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    process = await asyncio.create_subprocess_exec(
+        str(POLICYBOT), "run", env=env, cwd=cwd, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+    )
     reading = asyncio.create_task(read_lines(process.stderr, stderr_lines, ready))
     try:
         identified = asyncio.create_task(emulator.wait_until_identified(timeout))
@@ -83,9 +83,12 @@ async def one_bot_run(env: dict[str, str], cwd: Path, timeout: float) -> dict:
         await reading
         logged_stop = next((at for at, line in stderr_lines if line.endswith(" stopped")), None)
         return {
-            "identify_s": identified_at - spawned, "ready_s": ready_at - spawned, "stop_s": stopped - stopping,
+            "identify_s": identified_at - spawned,
+            "ready_s": ready_at - spawned,
+            "stop_s": stopped - stopping,
             "stop_logged_s": None if logged_stop is None else logged_stop - stopping,
-            "exit_code": code, "identify_count": emulator.identify_count,
+            "exit_code": code,
+            "identify_count": emulator.identify_count,
             "stderr_tail": [line for _, line in stderr_lines[-6:]] if code != 0 else [],
         }
     finally:
@@ -108,8 +111,9 @@ async def failure(what: str, process, reading: asyncio.Task, stderr_lines: list[
 def ask_wall_time(env: dict[str, str], cwd: Path) -> float:
     """Seconds one `policybot ask` process takes, spawn to exit."""
     started = time.perf_counter()
-    subprocess.run([str(POLICYBOT), "ask", BASELINE_QUESTION], env=env, cwd=cwd, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [str(POLICYBOT), "ask", BASELINE_QUESTION], env=env, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     return time.perf_counter() - started
 
 
@@ -134,26 +138,34 @@ def main() -> None:
                 raise SystemExit(1) from None
             asks.append(ask_wall_time(env, work))
             run = runs[-1]
-            print(f"  run {number + 1}: IDENTIFY {run['identify_s']:.2f} s, ready {run['ready_s']:.2f} s, "
-                  f"SIGTERM → stopped logged {run['stop_logged_s'] or float('nan'):.3f} s, exit {run['stop_s']:.2f} s "
-                  f"(code {run['exit_code']}); ask {asks[-1]:.2f} s", flush=True)
+            print(
+                f"  run {number + 1}: IDENTIFY {run['identify_s']:.2f} s, ready {run['ready_s']:.2f} s, "
+                f"SIGTERM → stopped logged {run['stop_logged_s'] or float('nan'):.3f} s, exit {run['stop_s']:.2f} s "
+                f"(code {run['exit_code']}); ask {asks[-1]:.2f} s",
+                flush=True,
+            )
     figures = {
-        "identify_median_s": median([r["identify_s"] for r in runs]), "ready_median_s": median([r["ready_s"] for r in runs]),
-        "stop_median_s": median([r["stop_s"] for r in runs]), "ask_median_s": median(asks),
+        "identify_median_s": median([r["identify_s"] for r in runs]),
+        "ready_median_s": median([r["ready_s"] for r in runs]),
+        "stop_median_s": median([r["stop_s"] for r in runs]),
+        "ask_median_s": median(asks),
         "stop_logged_median_s": median([r["stop_logged_s"] for r in runs if r["stop_logged_s"] is not None]),
-        "clean_exits": sum(r["exit_code"] == 0 for r in runs), "runs": len(runs),
+        "clean_exits": sum(r["exit_code"] == 0 for r in runs),
+        "runs": len(runs),
     }
     print(f"\n{'':42} {'median':>7}  runs")
     for label, key, values in (
         ("spawn → IDENTIFY at the emulator", "identify_median_s", [r["identify_s"] for r in runs]),
-        ("spawn → \"ready as\" logged", "ready_median_s", [r["ready_s"] for r in runs]),
-        ("SIGTERM → \"stopped\" logged", "stop_logged_median_s", [r["stop_logged_s"] for r in runs if r["stop_logged_s"] is not None]),
+        ('spawn → "ready as" logged', "ready_median_s", [r["ready_s"] for r in runs]),
+        ('SIGTERM → "stopped" logged', "stop_logged_median_s", [r["stop_logged_s"] for r in runs if r["stop_logged_s"] is not None]),
         ("SIGTERM → process exit", "stop_median_s", [r["stop_s"] for r in runs]),
         ("baseline: policybot ask (whole process)", "ask_median_s", asks),
     ):
         print(f"{label:42} {figures[key]:6.2f}s  {', '.join(f'{v:.2f}' for v in values)}")
-    print(f"clean exits (code 0): {figures['clean_exits']} of {figures['runs']}; "
-          f"ready / ask = {figures['ready_median_s'] / figures['ask_median_s']:.2f}")
+    print(
+        f"clean exits (code 0): {figures['clean_exits']} of {figures['runs']}; "
+        f"ready / ask = {figures['ready_median_s'] / figures['ask_median_s']:.2f}"
+    )
     for run in runs:
         if run["exit_code"] != 0:
             print("unclean exit, stderr tail:\n  " + "\n  ".join(run["stderr_tail"]))

@@ -96,7 +96,8 @@ async def ask_with_window(emulator, questions: list[str], askers: list[dict], co
     finals = {number: first_edit_at(emulator, interaction.token) - interaction.dispatched_at for number, interaction in interactions}
     first_sight = [number for number, question in enumerate(questions) if questions.index(question) == number]
     return {
-        "questions": len(interactions), **latency_figures("", acks.values(), finals.values()),
+        "questions": len(interactions),
+        **latency_figures("", acks.values(), finals.values()),
         **latency_figures("new_", [acks[n] for n in first_sight], [finals[n] for n in first_sight]),
         "acks_over_3s": sum(ack > DISCORD_ACK_LIMIT_SECONDS for ack in acks.values()),
         "questions_per_second": len(interactions) / elapsed,
@@ -107,12 +108,17 @@ async def ask_with_window(emulator, questions: list[str], askers: list[dict], co
 def latency_figures(prefix: str, acks, finals) -> dict:
     """p50 and p99 of acknowledgement and final latencies (seconds in, milliseconds out)."""
     acks, finals = ms(list(acks)), ms(list(finals))
-    return {f"{prefix}ack_p50_ms": percentile(acks, 50), f"{prefix}ack_p99_ms": percentile(acks, 99),
-            f"{prefix}final_p50_ms": percentile(finals, 50), f"{prefix}final_p99_ms": percentile(finals, 99)}
+    return {
+        f"{prefix}ack_p50_ms": percentile(acks, 50),
+        f"{prefix}ack_p99_ms": percentile(acks, 99),
+        f"{prefix}final_p50_ms": percentile(finals, 50),
+        f"{prefix}final_p99_ms": percentile(finals, 99),
+    }
 
 
-async def measure(settings, embedder, bot_class: type[PolicyBot], questions: list[str], concurrency: int, timeout: float,
-                  freeze_gc: bool = False) -> dict:
+async def measure(
+    settings, embedder, bot_class: type[PolicyBot], questions: list[str], concurrency: int, timeout: float, freeze_gc: bool = False
+) -> dict:
     """One run: a fresh bot of `bot_class`, warmed up with one question outside the set, then every question asked."""
     async with connected_bot(settings, embedder, bot_class, members=len(questions)) as (emulator, bot, askers):
         await asyncio.to_thread(bot.services.knowledge.ask, WARM_UP_QUESTION)
@@ -147,14 +153,18 @@ def summarise(runs: list[dict]) -> list[dict]:
 
 def print_table(rows: list[dict]) -> None:
     """mode × concurrency → ack and final percentiles, late acknowledgements, throughput (medians over repeats)."""
-    print(f"\n{'mode':24} {'in flight':>9} {'ack p50':>8} {'ack p99':>8} {'ack p99 range':>15} {'final p50':>9} {'final p99':>9} "
-          f"{'new: final p50':>14} {'acks>3s':>7} {'q/s':>6} {'full GCs (max)':>15}   (ms; medians of {rows[0]['repeats']} repeats)")
+    print(
+        f"\n{'mode':24} {'in flight':>9} {'ack p50':>8} {'ack p99':>8} {'ack p99 range':>15} {'final p50':>9} {'final p99':>9} "
+        f"{'new: final p50':>14} {'acks>3s':>7} {'q/s':>6} {'full GCs (max)':>15}   (ms; medians of {rows[0]['repeats']} repeats)"
+    )
     for row in rows:
         low, high = row["ack_p99_range_ms"]
         ack_range, collections = f"{low:.0f}–{high:.0f}", f"{row['full_gcs']} ({row['full_gc_max_ms']:.0f})"
-        print(f"{row['mode']:24} {row['concurrency']:9d} {row['ack_p50_ms']:8.1f} {row['ack_p99_ms']:8.1f} {ack_range:>15} "
-              f"{row['final_p50_ms']:9.1f} {row['final_p99_ms']:9.1f} {row['new_final_p50_ms']:14.1f} "
-              f"{row['acks_over_3s']:7d} {row['questions_per_second']:6.1f} {collections:>15}")
+        print(
+            f"{row['mode']:24} {row['concurrency']:9d} {row['ack_p50_ms']:8.1f} {row['ack_p99_ms']:8.1f} {ack_range:>15} "
+            f"{row['final_p50_ms']:9.1f} {row['final_p99_ms']:9.1f} {row['new_final_p50_ms']:14.1f} "
+            f"{row['acks_over_3s']:7d} {row['questions_per_second']:6.1f} {collections:>15}"
+        )
 
 
 def main() -> None:
@@ -166,8 +176,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 5, 20])
     parser.add_argument("--repeats", type=int, default=3, help="runs of every mode and concurrency, interleaved")
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for one acknowledgement or answer")
-    parser.add_argument("--freeze-gc", action="store_true",
-                        help="gc.freeze() once the bot is warm, so full collections skip the model and index objects")
+    parser.add_argument(
+        "--freeze-gc", action="store_true", help="gc.freeze() once the bot is warm, so full collections skip the model and index objects"
+    )
     parser.add_argument("--json", type=Path, help="where to write the results (default bench/results/discord_latency.json)")
     args = parser.parse_args()
     from bot.cli import load_embedder
@@ -180,19 +191,25 @@ def main() -> None:
         distractors = load_speeches(args.distractors, [2024])[: args.distractor_count] if args.distractors else []
         corpus, index_dir = prepare_library(args.corpus, Path(scratch), embedder, extra_speeches=distractors)
         settings = bench_settings(corpus, index_dir)
-        print(f"corpus {args.corpus} + {len(distractors)} UNGDC speeches: {len(list(corpus.rglob('*.md')))} articles, "
-              f"{passage_count(index_dir, embedder):,} passages; {len(questions)} questions a run "
-              f"({len(set(questions))} distinct); at most {settings.discord.max_concurrent_answers} answers computed at once "
-              f"(MAX_CONCURRENT_ANSWERS)", flush=True)
+        print(
+            f"corpus {args.corpus} + {len(distractors)} UNGDC speeches: {len(list(corpus.rglob('*.md')))} articles, "
+            f"{passage_count(index_dir, embedder):,} passages; {len(questions)} questions a run "
+            f"({len(set(questions))} distinct); at most {settings.discord.max_concurrent_answers} answers computed at once "
+            f"(MAX_CONCURRENT_ANSWERS)",
+            flush=True,
+        )
         for repeat in range(args.repeats):
             for concurrency in args.concurrency:
                 for mode, bot_class in MODES.items():
                     result = asyncio.run(measure(settings, embedder, bot_class, questions, concurrency, args.timeout, args.freeze_gc))
                     runs.append({"repeat": repeat, "mode": mode, "concurrency": concurrency, "load_1min": os.getloadavg()[0], **result})
-                    print(f"  repeat {repeat + 1}, {mode}, {concurrency} in flight: ack p50 {result['ack_p50_ms']:.1f} ms, "
-                          f"p99 {result['ack_p99_ms']:.1f} ms; final p99 {result['final_p99_ms']:.1f} ms; "
-                          f"{result['full_gcs']} full GC(s), longest {result['full_gc_max_ms']:.0f} ms; {len(result['problems'])} problem(s); "
-                          f"load {os.getloadavg()[0]:.2f}", flush=True)
+                    print(
+                        f"  repeat {repeat + 1}, {mode}, {concurrency} in flight: ack p50 {result['ack_p50_ms']:.1f} ms, "
+                        f"p99 {result['ack_p99_ms']:.1f} ms; final p99 {result['final_p99_ms']:.1f} ms; "
+                        f"{result['full_gcs']} full GC(s), longest {result['full_gc_max_ms']:.0f} ms; {len(result['problems'])} problem(s); "
+                        f"load {os.getloadavg()[0]:.2f}",
+                        flush=True,
+                    )
     rows = summarise(runs)
     print_table(rows)
     for run in runs:
@@ -201,11 +218,24 @@ def main() -> None:
     goal_row = next((row for row in rows if row["concurrency"] == max(args.concurrency) and row["mode"] == next(iter(MODES))), None)
     if goal_row is not None:
         verdict = "met" if goal_row["ack_p99_ms"] < GOAL_ACK_P99_MS else "missed"
-        print(f"\ngoal: acknowledgement p99 < {GOAL_ACK_P99_MS:.0f} ms at {goal_row['concurrency']} in flight: {verdict} "
-              f"(median {goal_row['ack_p99_ms']:.1f} ms; worst repeat {goal_row['ack_p99_range_ms'][1]:.1f} ms)")
+        print(
+            f"\ngoal: acknowledgement p99 < {GOAL_ACK_P99_MS:.0f} ms at {goal_row['concurrency']} in flight: {verdict} "
+            f"(median {goal_row['ack_p99_ms']:.1f} ms; worst repeat {goal_row['ack_p99_range_ms'][1]:.1f} ms)"
+        )
     busy = print_load()
-    path = save_result("discord_latency", {"machine": info, "busy_at_end": busy, "corpus": str(args.corpus), "freeze_gc": args.freeze_gc,
-                                           "distractor_speeches": len(distractors), "summary": rows, "runs": runs}, args.json)
+    path = save_result(
+        "discord_latency",
+        {
+            "machine": info,
+            "busy_at_end": busy,
+            "corpus": str(args.corpus),
+            "freeze_gc": args.freeze_gc,
+            "distractor_speeches": len(distractors),
+            "summary": rows,
+            "runs": runs,
+        },
+        args.json,
+    )
     print(f"results: {path}")
 
 

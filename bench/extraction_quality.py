@@ -240,10 +240,18 @@ def main() -> None:
         guess = why(precision, recall, text)
         print(f"{rank:>2}. {truth[key].get('url', '')}\n    key {key[:12]}  P {precision:.2f} R {recall:.2f} F1 {f1:.2f} — {guess}")
         print(f"    indexed: {shown!r}")
-        results["worst"].append({
-            "key": key, "url": truth[key].get("url", ""), "precision": precision, "recall": recall, "f1": f1,
-            "guess": guess, "indexed_start": text[:300], "truth_start": truth[key].get("articleBody", "")[:300],
-        })
+        results["worst"].append(
+            {
+                "key": key,
+                "url": truth[key].get("url", ""),
+                "precision": precision,
+                "recall": recall,
+                "f1": f1,
+                "guess": guess,
+                "indexed_start": text[:300],
+                "truth_start": truth[key].get("articleBody", "")[:300],
+            }
+        )
 
     if args.bounded:
         sample = keys[: args.bounded]

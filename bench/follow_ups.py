@@ -36,8 +36,10 @@ def main() -> None:
     questions = evaluate.load_jsonl(args.questions)
     for label, asked in (("with history", questions), ("without history", [replace(q, history=()) for q in questions])):
         figures = evaluate.metrics(evaluate.evaluate(engine, asked), engine.config.abstain_below)
-        print(f"{label:16} recall@1 {figures['recall@1']:.2f}  answer accuracy {figures['answer_accuracy']:.2f}  "
-              f"correct and cited {figures['correct_and_cited']:.2f}  ({figures['answerable']} questions)")
+        print(
+            f"{label:16} recall@1 {figures['recall@1']:.2f}  answer accuracy {figures['answer_accuracy']:.2f}  "
+            f"correct and cited {figures['correct_and_cited']:.2f}  ({figures['answerable']} questions)"
+        )
 
 
 if __name__ == "__main__":

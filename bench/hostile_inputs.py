@@ -93,14 +93,18 @@ BASELINE = "baseline"
 CASES = [
     # Baselines first: what a normal article costs.
     Case("base-url", BASELINE, "normal news page, by URL", url="{base}/article", loopback=True),
-    Case("base-html", BASELINE, "normal web page, uploaded (.html)", filename="budget.html",
-         make=lambda: _files().page().encode()),
-    Case("base-pdf", BASELINE, "normal PDF (1 page)", filename="ports.pdf",
-         make=lambda: _files().make_pdf([["Port cooperation", "", *_files().PARAGRAPH_LINES, "",
-                                          *_files().SECOND_PARAGRAPH] * 2], title="Ports and customs")),
+    Case("base-html", BASELINE, "normal web page, uploaded (.html)", filename="budget.html", make=lambda: _files().page().encode()),
+    Case(
+        "base-pdf",
+        BASELINE,
+        "normal PDF (1 page)",
+        filename="ports.pdf",
+        make=lambda: _files().make_pdf(
+            [["Port cooperation", "", *_files().PARAGRAPH_LINES, "", *_files().SECOND_PARAGRAPH] * 2], title="Ports and customs"
+        ),
+    ),
     Case("base-docx", BASELINE, "normal Word document", filename="ports.docx", make=lambda: _files().make_docx()),
-    Case("base-md", BASELINE, "normal Markdown with front matter", filename="budget.md",
-         make=lambda: _files().markdown_article()),
+    Case("base-md", BASELINE, "normal Markdown with front matter", filename="budget.md", make=lambda: _files().markdown_article()),
     # SSRF: the production setting (no loopback); names resolved by STAND_IN_DNS only.
     Case("ssrf-decimal", SSRF, "loopback as a decimal number", url="http://2130706433/"),
     Case("ssrf-octal", SSRF, "loopback in octal", url="http://0177.0.0.1/"),
@@ -123,12 +127,15 @@ CASES = [
     Case("srv-gzip-bomb", SERVER, "gzip bomb (64 KB inflating to 64 MB)", url="{base}/gzip-bomb", loopback=True),
     Case("srv-declared-big", SERVER, "declares 500 MB (Content-Length)", url="{base}/declared-big", loopback=True),
     Case("srv-endless", SERVER, "endless stream, no Content-Length", url="{base}/endless", loopback=True),
-    Case("srv-streamed-4mb", SERVER, "4 MB streamed without Content-Length, then the connection stays open",
-         url="{base}/streamed-big", loopback=True),
-    Case("srv-long-page", SERVER, "valid 9.5 MB article page, just under the 10 MB cap", url="{base}/long-page",
-         loopback=True),
-    Case("srv-trickle", SERVER, "trickling body (1 byte / 50 ms for 10 s, then silence)", url="{base}/trickle",
-         loopback=True),
+    Case(
+        "srv-streamed-4mb",
+        SERVER,
+        "4 MB streamed without Content-Length, then the connection stays open",
+        url="{base}/streamed-big",
+        loopback=True,
+    ),
+    Case("srv-long-page", SERVER, "valid 9.5 MB article page, just under the 10 MB cap", url="{base}/long-page", loopback=True),
+    Case("srv-trickle", SERVER, "trickling body (1 byte / 50 ms for 10 s, then silence)", url="{base}/trickle", loopback=True),
     Case("srv-trickle-headers", SERVER, "trickling headers (1 byte / 50 ms)", url="{base}/trickle-headers", loopback=True),
     Case("srv-loop", SERVER, "redirect loop", url="{base}/loop", loopback=True),
     Case("srv-to-private", SERVER, "redirect to 10.0.0.1", url="{base}/to-private", loopback=True),
@@ -140,29 +147,58 @@ CASES = [
     Case("srv-paywall", SERVER, "paywall stub", url="{base}/paywall", loopback=True),
     Case("srv-login", SERVER, "login page", url="{base}/login", loopback=True),
     # Uploads.
-    Case("up-pdf-flate-bomb", UPLOAD, "PDF flate bomb: one stream inflating to 4 GiB", filename="bomb.pdf",
-         make=lambda: _files().bomb_pdf(4 << 30)),
-    Case("up-pdf-10000-pages", UPLOAD, "PDF with 10,000 pages (declared and real)", filename="long.pdf",
-         make=lambda: _files().many_pages_pdf(10_000)),
-    Case("up-pdf-pages-lie", UPLOAD, "PDF with 10,000 pages declaring 1", filename="liar.pdf",
-         make=lambda: _files().many_pages_pdf(10_000, declared=1)),
-    Case("up-pdf-encrypted", UPLOAD, "encrypted PDF (RC4-128)", filename="locked.pdf",
-         make=lambda: _files().encrypted_pdf()),
-    Case("up-docx-zip-bomb", UPLOAD, "docx zip bomb: a member inflating to 4 GB", filename="bomb.docx",
-         make=lambda: _files().docx_zip_bomb(4_000_000_000)),
-    Case("up-docx-laughs", UPLOAD, "docx with billion laughs in word/document.xml", filename="laughs.docx",
-         make=_docx_billion_laughs),
-    Case("up-pdf-is-html", UPLOAD, "a .pdf that is a web page", filename="report.pdf",
-         make=lambda: _files().page().encode()),
-    Case("up-docx-is-pdf", UPLOAD, "a .docx that is a PDF", filename="notes.docx",
-         make=lambda: _files().make_pdf([_files().PARAGRAPH_LINES])),
-    Case("up-md-binary", UPLOAD, "a .md that is binary (PNG header, random bytes)", filename="notes.md",
-         make=lambda: _files().binary_bytes()),
+    Case(
+        "up-pdf-flate-bomb",
+        UPLOAD,
+        "PDF flate bomb: one stream inflating to 4 GiB",
+        filename="bomb.pdf",
+        make=lambda: _files().bomb_pdf(4 << 30),
+    ),
+    Case(
+        "up-pdf-10000-pages",
+        UPLOAD,
+        "PDF with 10,000 pages (declared and real)",
+        filename="long.pdf",
+        make=lambda: _files().many_pages_pdf(10_000),
+    ),
+    Case(
+        "up-pdf-pages-lie",
+        UPLOAD,
+        "PDF with 10,000 pages declaring 1",
+        filename="liar.pdf",
+        make=lambda: _files().many_pages_pdf(10_000, declared=1),
+    ),
+    Case("up-pdf-encrypted", UPLOAD, "encrypted PDF (RC4-128)", filename="locked.pdf", make=lambda: _files().encrypted_pdf()),
+    Case(
+        "up-docx-zip-bomb",
+        UPLOAD,
+        "docx zip bomb: a member inflating to 4 GB",
+        filename="bomb.docx",
+        make=lambda: _files().docx_zip_bomb(4_000_000_000),
+    ),
+    Case("up-docx-laughs", UPLOAD, "docx with billion laughs in word/document.xml", filename="laughs.docx", make=_docx_billion_laughs),
+    Case("up-pdf-is-html", UPLOAD, "a .pdf that is a web page", filename="report.pdf", make=lambda: _files().page().encode()),
+    Case(
+        "up-docx-is-pdf", UPLOAD, "a .docx that is a PDF", filename="notes.docx", make=lambda: _files().make_pdf([_files().PARAGRAPH_LINES])
+    ),
+    Case(
+        "up-md-binary", UPLOAD, "a .md that is binary (PNG header, random bytes)", filename="notes.md", make=lambda: _files().binary_bytes()
+    ),
     Case("up-txt-latin1", UPLOAD, "a .txt in Latin-1", filename="cafe.txt", make=lambda: _files().latin1_text()),
-    Case("up-md-yaml-bomb", UPLOAD, "YAML bomb in front matter (9 levels of 9 aliases)", filename="laughs.md",
-         make=lambda: _files().yaml_bomb_markdown()),
-    Case("up-path-traversal", UPLOAD, "file name ../../etc/passwd.md", filename="../../etc/passwd.md",
-         make=lambda: _files().markdown_article()),
+    Case(
+        "up-md-yaml-bomb",
+        UPLOAD,
+        "YAML bomb in front matter (9 levels of 9 aliases)",
+        filename="laughs.md",
+        make=lambda: _files().yaml_bomb_markdown(),
+    ),
+    Case(
+        "up-path-traversal",
+        UPLOAD,
+        "file name ../../etc/passwd.md",
+        filename="../../etc/passwd.md",
+        make=lambda: _files().markdown_article(),
+    ),
     Case("up-50mb", UPLOAD, "50 MB upload (limit 10 MB)", filename="big.md", make=_fifty_megabytes),
     Case("up-empty-md", UPLOAD, "empty .md", filename="empty.md", make=lambda: b""),
     Case("up-empty-pdf", UPLOAD, "empty .pdf", filename="empty.pdf", make=lambda: b""),
@@ -281,7 +317,7 @@ def measure_readers() -> None:
                 kept = []
                 for line in errors.split(b"\n"):
                     if line.startswith(_HWM_MARK):
-                        self._hwm_mib = max(self._hwm_mib, int(line[len(_HWM_MARK):]) / 1024)
+                        self._hwm_mib = max(self._hwm_mib, int(line[len(_HWM_MARK) :]) / 1024)
                     else:
                         kept.append(line)
                 errors = b"\n".join(kept)
@@ -403,8 +439,7 @@ def write_inputs(cases: list[Case], folder: Path) -> dict[str, int]:
 
 def run_child(name: str, work: Path, base: str, runs: int) -> dict:
     """One fresh interpreter for one input; its JSON, or what went wrong."""
-    command = [sys.executable, str(Path(__file__).resolve()), "--one", name, "--work", str(work), "--base", base,
-               "--runs", str(runs)]
+    command = [sys.executable, str(Path(__file__).resolve()), "--one", name, "--work", str(work), "--base", base, "--runs", str(runs)]
     env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
     started = time.perf_counter()
     try:
@@ -415,8 +450,7 @@ def run_child(name: str, work: Path, base: str, runs: int) -> dict:
     try:
         result = json.loads(lines[-1])
     except (IndexError, ValueError):
-        return {"name": name, "outcome": f"BENCH CHILD FAILED (exit {done.returncode})",
-                "problems": [done.stderr[-2000:]]}
+        return {"name": name, "outcome": f"BENCH CHILD FAILED (exit {done.returncode})", "problems": [done.stderr[-2000:]]}
     result["child_wall_s"] = time.perf_counter() - started
     return result
 
@@ -462,8 +496,10 @@ def markdown_table(rows: list[dict], runs: int, base: str = "") -> str:
             outcome += " (runs differed: see JSON)"
         time_s = duration(row["median_s"]) if "median_s" in row else "—"
         size = size_text(row.get("input_bytes")) if case.filename else "—"
-        lines.append(f"| {number} | {case.group} | {what} | {size} | {outcome} | {time_s} | "
-                     f"{mib(row.get('peak_rss_mib'))} | {mib(row.get('reader_peak_rss_mib'))} |")
+        lines.append(
+            f"| {number} | {case.group} | {what} | {size} | {outcome} | {time_s} | "
+            f"{mib(row.get('peak_rss_mib'))} | {mib(row.get('reader_peak_rss_mib'))} |"
+        )
     return "\n".join(lines)
 
 
@@ -499,8 +535,11 @@ def main() -> None:
         work = Path(folder)
         started = time.perf_counter()
         sizes = write_inputs(cases, work / "inputs")
-        print(f"{len(sizes)} upload files generated in {time.perf_counter() - started:.1f} s; "
-              f"{len(cases)} inputs, {args.runs} runs each, one fresh process per input", flush=True)
+        print(
+            f"{len(sizes)} upload files generated in {time.perf_counter() - started:.1f} s; "
+            f"{len(cases)} inputs, {args.runs} runs each, one fresh process per input",
+            flush=True,
+        )
         rows = []
         quiet_disconnects()
         with web_server() as (base, routes):
@@ -508,14 +547,19 @@ def main() -> None:
             for case in cases:
                 row = run_child(case.name, work, base, args.runs)
                 rows.append(row)
-                print(f"  {case.name:22} {row.get('median_s', float('nan')):7.2f} s  "
-                      f"{mib(row.get('peak_rss_mib')):>5} / {mib(row.get('reader_peak_rss_mib')):>5} MiB  "
-                      f"{row['outcome'][:110]}", flush=True)
+                print(
+                    f"  {case.name:22} {row.get('median_s', float('nan')):7.2f} s  "
+                    f"{mib(row.get('peak_rss_mib')):>5} / {mib(row.get('reader_peak_rss_mib')):>5} MiB  "
+                    f"{row['outcome'][:110]}",
+                    flush=True,
+                )
     baselines = [row["baseline_rss_mib"] for row in rows if "baseline_rss_mib" in row]
     print()
-    print(f"A fresh bench process right after its imports (bot.settings, index.ingestion.adding): RSS {median(baselines):.0f} MiB "
-          f"(median over {len(baselines)} processes). Peak RSS columns are VmHWM: the bench process's own peak "
-          "(imports included) and the largest peak of its document-reader children (— when none ran).")
+    print(
+        f"A fresh bench process right after its imports (bot.settings, index.ingestion.adding): RSS {median(baselines):.0f} MiB "
+        f"(median over {len(baselines)} processes). Peak RSS columns are VmHWM: the bench process's own peak "
+        "(imports included) and the largest peak of its document-reader children (— when none ran)."
+    )
     print()
     table = markdown_table(rows, args.runs, base)
     print(table)
@@ -525,14 +569,34 @@ def main() -> None:
         print("\nPROBLEMS:", *[f"{name}: {problem}" for name, problem in problems], *unhandled, sep="\n  ")
     load = print_load()
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({
-        "machine": machine, "runs": args.runs, "baseline_rss_mib": median(baselines),
-        "limits": {"fetch": dataclasses.asdict(settings.fetcher().limits), "upload_max_bytes": settings.index.max_article_bytes,
-                   "extract": dataclasses.asdict(settings.extract_limits())},
-        "rows": [dict(row, group=BY_NAME[row["name"]].group, description=BY_NAME[row["name"]].description,
-                      input=BY_NAME[row["name"]].url or BY_NAME[row["name"]].filename) for row in rows],
-        "table_markdown": table, "load_end": load,
-    }, indent=2, default=str), encoding="utf-8")
+    args.json.write_text(
+        json.dumps(
+            {
+                "machine": machine,
+                "runs": args.runs,
+                "baseline_rss_mib": median(baselines),
+                "limits": {
+                    "fetch": dataclasses.asdict(settings.fetcher().limits),
+                    "upload_max_bytes": settings.index.max_article_bytes,
+                    "extract": dataclasses.asdict(settings.extract_limits()),
+                },
+                "rows": [
+                    dict(
+                        row,
+                        group=BY_NAME[row["name"]].group,
+                        description=BY_NAME[row["name"]].description,
+                        input=BY_NAME[row["name"]].url or BY_NAME[row["name"]].filename,
+                    )
+                    for row in rows
+                ],
+                "table_markdown": table,
+                "load_end": load,
+            },
+            indent=2,
+            default=str,
+        ),
+        encoding="utf-8",
+    )
     print(f"saved {args.json.relative_to(REPO) if args.json.is_relative_to(REPO) else args.json}")
 
 

@@ -84,7 +84,7 @@ def speech_markdown(row: dict) -> str:
         "---",
         f"title: {json.dumps(row['title'])}",
         f"source: {json.dumps('UN General Debate Corpus, ' + row['id'])}",
-        f"published: \"{int(row['year'])}\"",
+        f'published: "{int(row["year"])}"',
         "---",
         "",
     ]
@@ -260,8 +260,13 @@ def timed_cli_rebuild(corpus: Path, index_dir: Path, wrap: Callable) -> dict:
     if status != 0:
         raise SystemExit(f"policybot index exited with {status}")
     embedder = holder["embedder"]
-    result = dict(phases, total=holder["seconds"], embed=embedder.embed_seconds, count_tokens=embedder.count_seconds,
-                  chunks=holder["report"].chunks_embedded)
+    result = dict(
+        phases,
+        total=holder["seconds"],
+        embed=embedder.embed_seconds,
+        count_tokens=embedder.count_seconds,
+        chunks=holder["report"].chunks_embedded,
+    )
     result["other"] = result["total"] - result["scan"] - result["open"] - result["embed"] - result["commit"]
     return result
 
@@ -360,10 +365,13 @@ def bench_standin(rows: list[dict], work: Path, sample: int, batch_size: int | N
     p = run_child("standin", str(corpus), str(index_dir))
     chunks = p["chunks"]
     non_model = p["total"] - p["embed"]
-    print(f"   pipeline with stand-in vectors: {chunks} chunks; update_index {p['total']:.1f} s = scan {p['scan']:.2f} "
-          f"+ token counting {p['count_tokens']:.2f} + chunking/other {p['other'] - p['count_tokens']:.2f} "
-          f"+ commit {p['commit']:.2f} + stand-in embed {p['embed']:.1f} (hashing, one real batch); "
-          f"work outside the model {non_model:.1f} s; peak RSS {p['peak_rss_mib']:.0f} MiB", flush=True)
+    print(
+        f"   pipeline with stand-in vectors: {chunks} chunks; update_index {p['total']:.1f} s = scan {p['scan']:.2f} "
+        f"+ token counting {p['count_tokens']:.2f} + chunking/other {p['other'] - p['count_tokens']:.2f} "
+        f"+ commit {p['commit']:.2f} + stand-in embed {p['embed']:.1f} (hashing, one real batch); "
+        f"work outside the model {non_model:.1f} s; peak RSS {p['peak_rss_mib']:.0f} MiB",
+        flush=True,
+    )
     raw = run_child("rawsample", str(index_dir), str(sample), str(batch_size or 0))
     estimated_raw = chunks / raw["rate"]
     bs = batch_size or 64
@@ -371,16 +379,27 @@ def bench_standin(rows: list[dict], work: Path, sample: int, batch_size: int | N
     padded_global = padding_tokens(index_dir, bs, None)
     padding = padded_grouped / padded_global - 1
     overhead = non_model / estimated_raw + padding
-    print(f"   raw model.encode on {raw['chunks']} random chunks of it: {raw['total']:.1f} s = {raw['rate']:.1f} chunks/s "
-          f"-> all {chunks} chunks ~{estimated_raw / 60:.0f} min\n"
-          f"   estimated overhead: outside-model work {100 * non_model / estimated_raw:.1f}% + padding from "
-          f"EMBED_GROUP={indexer.EMBED_GROUP} calls {100 * padding:+.1f}% ({padded_grouped:,} vs {padded_global:,} tokens) "
-          f"= {100 * overhead:+.1f}%", flush=True)
+    print(
+        f"   raw model.encode on {raw['chunks']} random chunks of it: {raw['total']:.1f} s = {raw['rate']:.1f} chunks/s "
+        f"-> all {chunks} chunks ~{estimated_raw / 60:.0f} min\n"
+        f"   estimated overhead: outside-model work {100 * non_model / estimated_raw:.1f}% + padding from "
+        f"EMBED_GROUP={indexer.EMBED_GROUP} calls {100 * padding:+.1f}% ({padded_grouped:,} vs {padded_global:,} tokens) "
+        f"= {100 * overhead:+.1f}%",
+        flush=True,
+    )
     return {
-        "subset": "all (stand-in vectors)", "speeches": len(rows), "words": words, "chunks": chunks,
-        "phases": p, "non_model_s": non_model, "raw_sample": raw, "estimated_raw_s": estimated_raw,
-        "padded_tokens_grouped": padded_grouped, "padded_tokens_global": padded_global,
-        "estimated_overhead": overhead, "standin_peak_rss_mib": p["peak_rss_mib"],
+        "subset": "all (stand-in vectors)",
+        "speeches": len(rows),
+        "words": words,
+        "chunks": chunks,
+        "phases": p,
+        "non_model_s": non_model,
+        "raw_sample": raw,
+        "estimated_raw_s": estimated_raw,
+        "padded_tokens_grouped": padded_grouped,
+        "padded_tokens_global": padded_global,
+        "estimated_overhead": overhead,
+        "standin_peak_rss_mib": p["peak_rss_mib"],
     }
 
 
@@ -394,7 +413,7 @@ def run_child(*args: str) -> dict:
     wall = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
         raise RuntimeError(f"child {args} failed:\n{output}")
-    result = json.loads([line for line in output.splitlines() if line.startswith("RESULT ")][-1][len("RESULT "):])
+    result = json.loads([line for line in output.splitlines() if line.startswith("RESULT ")][-1][len("RESULT ") :])
     return dict(result, wall=wall, peak_rss_mib=usage.ru_maxrss / 1024)
 
 
@@ -571,11 +590,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-incremental", action="store_true", help="skip the reindex / add-one measurements")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     parser.add_argument("--limit", type=int, help="smoke test: only the first N speeches of each subset")
-    parser.add_argument("--standin-all", action="store_true",
-                        help="full corpus with stand-in vectors (real chunking, tokenizer, store; no model inference) "
-                             "and raw encode on a sample, when a real full pass does not fit the time")
-    parser.add_argument("--incremental-only", action="store_true",
-                        help="only the reindex / add-one measurements, on the full index already in the work folder")
+    parser.add_argument(
+        "--standin-all",
+        action="store_true",
+        help="full corpus with stand-in vectors (real chunking, tokenizer, store; no model inference) "
+        "and raw encode on a sample, when a real full pass does not fit the time",
+    )
+    parser.add_argument(
+        "--incremental-only",
+        action="store_true",
+        help="only the reindex / add-one measurements, on the full index already in the work folder",
+    )
     parser.add_argument("--sample", type=int, default=1000, help="chunks in the raw-encode sample of --standin-all")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -595,8 +620,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.jsonl is None:
         parser.error("the JSONL file of speeches is required")
     info = print_machine("index throughput: update_index vs raw model.encode")
-    print(f"EMBED_GROUP {indexer.EMBED_GROUP}; batch size {args.batch_size or 'the embedder default'}; "
-          f"work folder {args.work}; each pass runs in its own process (peak RSS per pass)", flush=True)
+    print(
+        f"EMBED_GROUP {indexer.EMBED_GROUP}; batch size {args.batch_size or 'the embedder default'}; "
+        f"work folder {args.work}; each pass runs in its own process (peak RSS per pass)",
+        flush=True,
+    )
     embedder = None
 
     def loaded_embedder() -> TimedEmbedder:
@@ -643,20 +671,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     if results["subsets"]:
         print(f"{'subset':8} {'speeches':>8} {'chunks':>7} {'pipeline c/s':>12} {'raw c/s':>8} {'overhead':>9}  goal <10%")
     for r in results["subsets"]:
-        print(f"{r['subset']:8} {r['speeches']:>8} {r['chunks']:>7} {r['pipeline_chunks_per_s']:>12.1f} "
-              f"{r['baseline_chunks_per_s']:>8.1f} {100 * r['overhead']:>+8.1f}%  {'met' if r['overhead'] < 0.10 else 'NOT met'}")
+        print(
+            f"{r['subset']:8} {r['speeches']:>8} {r['chunks']:>7} {r['pipeline_chunks_per_s']:>12.1f} "
+            f"{r['baseline_chunks_per_s']:>8.1f} {100 * r['overhead']:>+8.1f}%  {'met' if r['overhead'] < 0.10 else 'NOT met'}"
+        )
     if "standin" in results:
         st = results["standin"]
-        print(f"all (stand-in vectors): {st['chunks']} chunks; work outside the model {st['non_model_s']:.1f} s; raw encode "
-              f"{st['raw_sample']['rate']:.1f} chunks/s on a {st['raw_sample']['chunks']}-chunk sample; estimated overhead "
-              f"{100 * st['estimated_overhead']:+.1f}%  {'met' if st['estimated_overhead'] < 0.10 else 'NOT met'}")
+        print(
+            f"all (stand-in vectors): {st['chunks']} chunks; work outside the model {st['non_model_s']:.1f} s; raw encode "
+            f"{st['raw_sample']['rate']:.1f} chunks/s on a {st['raw_sample']['chunks']}-chunk sample; estimated overhead "
+            f"{100 * st['estimated_overhead']:+.1f}%  {'met' if st['estimated_overhead'] < 0.10 else 'NOT met'}"
+        )
     if "incremental" in results:
         inc = results["incremental"]
-        print(f"reindex unchanged (model loaded): {inc['reindex_unchanged_median_s']:.2f} s  goal <2 s: "
-              f"{'met' if inc['reindex_unchanged_median_s'] < 2 else 'NOT met'}; whole process "
-              f"{median(inc['cli_reindex_unchanged_s']):.1f} s (model-load-only process {median(inc['model_load_process_s']):.1f} s)")
-        print(f"add one article: {inc['add_one_median_s']:.2f} s, {inc['add_one_chunks']} chunks embedded  goal <15 s: "
-              f"{'met' if inc['add_one_median_s'] < 15 else 'NOT met'}; whole process {inc['cli_add_one_s'][0]:.1f} s")
+        print(
+            f"reindex unchanged (model loaded): {inc['reindex_unchanged_median_s']:.2f} s  goal <2 s: "
+            f"{'met' if inc['reindex_unchanged_median_s'] < 2 else 'NOT met'}; whole process "
+            f"{median(inc['cli_reindex_unchanged_s']):.1f} s (model-load-only process {median(inc['model_load_process_s']):.1f} s)"
+        )
+        print(
+            f"add one article: {inc['add_one_median_s']:.2f} s, {inc['add_one_chunks']} chunks embedded  goal <15 s: "
+            f"{'met' if inc['add_one_median_s'] < 15 else 'NOT met'}; whole process {inc['cli_add_one_s'][0]:.1f} s"
+        )
     if args.json:
         write_json(args.json, results)
     return 0

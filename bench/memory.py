@@ -67,8 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append({"what": label, "peak_rss_mib": rss, "wall_s": wall, "note": note})
         print(f"{label:58} {rss:7.0f} MiB  ({wall:5.1f} s){'  ' + note if note else ''}", flush=True)
 
-    code = ("from bot.cli import load_embedder; from bot.settings import Settings; "
-            "load_embedder(Settings.load(environ={}))")
+    code = "from bot.cli import load_embedder; from bot.settings import Settings; load_embedder(Settings.load(environ={}))"
     record("baseline: import + load the embedding model", [PYTHON, "-c", code])
     for size in [int(s) for s in args.sizes.split(",") if s]:
         index_dir = args.work / f"search-{size}"
@@ -77,18 +76,24 @@ def main(argv: list[str] | None = None) -> int:
             continue
         manifest = json.loads((index_dir / "manifest.json").read_text())
         for mode in ("hybrid", "dense"):
-            record(f"policybot search --mode {mode}, {manifest['chunks']:,} chunks",
-                   cli("--index-dir", str(index_dir), "search", QUESTION, "--mode", mode, "-k", "5"))
+            record(
+                f"policybot search --mode {mode}, {manifest['chunks']:,} chunks",
+                cli("--index-dir", str(index_dir), "search", QUESTION, "--mode", mode, "-k", "5"),
+            )
     full_corpus, full_index = args.work / "corpus-all", args.work / "index-all"
     if (full_index / "manifest.json").exists():
         manifest = json.loads((full_index / "manifest.json").read_text())
-        record(f"policybot index, unchanged full corpus ({manifest['chunks']:,} chunks)",
-               cli("--corpus", str(full_corpus), "--index-dir", str(full_index), "index", "--quiet"))
+        record(
+            f"policybot index, unchanged full corpus ({manifest['chunks']:,} chunks)",
+            cli("--corpus", str(full_corpus), "--index-dir", str(full_index), "index", "--quiet"),
+        )
     if args.full_build:
         scratch = args.work / "index-memory-full-build"
         shutil.rmtree(scratch, ignore_errors=True)
-        record("policybot index --rebuild, full corpus (real embedding)",
-               cli("--corpus", str(full_corpus), "--index-dir", str(scratch), "index", "--rebuild", "--quiet"))
+        record(
+            "policybot index --rebuild, full corpus (real embedding)",
+            cli("--corpus", str(full_corpus), "--index-dir", str(scratch), "index", "--rebuild", "--quiet"),
+        )
     for name in ("throughput_standin.json", "throughput_2024.json", "throughput_all.json"):
         # Figures measured by index_throughput.py's own child processes, if it wrote JSON beside this run's.
         path = (args.json.parent if args.json else args.work) / name
@@ -96,11 +101,15 @@ def main(argv: list[str] | None = None) -> int:
             data = json.loads(path.read_text())
             if "standin" in data:
                 st = data["standin"]
-                print(f"(from {path.name}) full build, {st['chunks']:,} chunks, stand-in vectors + one real batch of the "
-                      f"longest chunks: {st['standin_peak_rss_mib']:.0f} MiB")
+                print(
+                    f"(from {path.name}) full build, {st['chunks']:,} chunks, stand-in vectors + one real batch of the "
+                    f"longest chunks: {st['standin_peak_rss_mib']:.0f} MiB"
+                )
             for sub in data.get("subsets", []):
-                print(f"(from {path.name}) full build of subset {sub['subset']} ({sub['chunks']:,} chunks, real "
-                      f"embedding): {sub['index_peak_rss_mib']:.0f} MiB")
+                print(
+                    f"(from {path.name}) full build of subset {sub['subset']} ({sub['chunks']:,} chunks, real "
+                    f"embedding): {sub['index_peak_rss_mib']:.0f} MiB"
+                )
     print_load()
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

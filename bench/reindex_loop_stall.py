@@ -77,8 +77,12 @@ class StallWatcher:
         if self._task is not None:
             await self._task
         stalls = ms(self.lateness)
-        figures = {"wakeups": len(stalls), "max_stall_ms": max(stalls, default=float("nan")),
-                   "p99_stall_ms": percentile(stalls, 99), "p50_stall_ms": percentile(stalls, 50)}
+        figures = {
+            "wakeups": len(stalls),
+            "max_stall_ms": max(stalls, default=float("nan")),
+            "p99_stall_ms": percentile(stalls, 99),
+            "p50_stall_ms": percentile(stalls, 50),
+        }
         for threshold in STALL_THRESHOLDS_MS:
             figures[f"stalls_over_{threshold}ms"] = sum(stall > threshold for stall in stalls)
         return figures
@@ -92,7 +96,7 @@ async def ask_periodically(emulator, questions: list[str], askers: list[dict], s
         try:
             await asyncio.wait_for(stop.wait(), ASK_EVERY_SECONDS)
             break
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
     latencies = []
     for interaction in asked:
@@ -124,9 +128,11 @@ async def reindex_through_discord(settings, embedder, speeches: list[dict], time
             "reindex_seconds_discord": finished_at - reindex.dispatched_at,
             "reindex_seconds_bot": float(parsed[1]) if parsed else None,
             "chunks_embedded": int(parsed[2].replace(",", "")) if parsed else None,
-            "passages_before": passages_before, "passages_after": bot.services.knowledge.stats()[1],
+            "passages_before": passages_before,
+            "passages_after": bot.services.knowledge.stats()[1],
             "reindex_ack_ms": reindex.ack_latency * 1000,
-            **stalls, **collections.figures(),
+            **stalls,
+            **collections.figures(),
             "questions": questions,
             "problems": emulator_problems(emulator),
         }
@@ -157,8 +163,11 @@ def baseline(speeches: list[dict], work: Path, settings, embedder) -> dict:
     for mode, in_thread in (("on the loop", False), ("worker thread", True)):
         index_dir = work / f"baseline-index-{'thread' if in_thread else 'loop'}"
         results[mode] = asyncio.run(update_index_watched(corpus, index_dir, embedder, settings.index.options(), in_thread))
-        print(f"  baseline, {len(speeches)} speeches, {mode}: {results[mode]['seconds']:.1f} s, "
-              f"max stall {results[mode]['max_stall_ms']:.0f} ms", flush=True)
+        print(
+            f"  baseline, {len(speeches)} speeches, {mode}: {results[mode]['seconds']:.1f} s, "
+            f"max stall {results[mode]['max_stall_ms']:.0f} ms",
+            flush=True,
+        )
     return results
 
 
@@ -166,20 +175,28 @@ def print_report(run: dict, speeches: int, base: dict, base_speeches: int) -> No
     """The stall table, the reindex figures and the questions asked meanwhile."""
     print(f"\n{'':44} {'max':>9} {'p99':>8} {'>100ms':>7} {'>250ms':>7} {'seconds':>8} {'chunks':>7}")
     rows = [(f"/reindex through Discord, {speeches} speeches", run, run["reindex_seconds_bot"], run["chunks_embedded"])]
-    rows += [(f"baseline {base_speeches} speeches, {mode}", figures, figures["seconds"], figures["chunks_embedded"])
-             for mode, figures in base.items()]
+    rows += [
+        (f"baseline {base_speeches} speeches, {mode}", figures, figures["seconds"], figures["chunks_embedded"])
+        for mode, figures in base.items()
+    ]
     for label, figures, seconds, chunks in rows:
-        print(f"{label:44} {figures['max_stall_ms']:7.0f}ms {figures['p99_stall_ms']:6.1f}ms "
-              f"{figures['stalls_over_100ms']:7d} {figures['stalls_over_250ms']:7d} {seconds or float('nan'):8.1f} {chunks or 0:7,d}")
+        print(
+            f"{label:44} {figures['max_stall_ms']:7.0f}ms {figures['p99_stall_ms']:6.1f}ms "
+            f"{figures['stalls_over_100ms']:7d} {figures['stalls_over_250ms']:7d} {seconds or float('nan'):8.1f} {chunks or 0:7,d}"
+        )
     print(f"\nreindex: {run['final_message']!r}")
-    print(f"  seen from Discord: {run['reindex_seconds_discord']:.1f} s from /reindex to the final message; "
-          f"acknowledged in {run['reindex_ack_ms']:.1f} ms; passages {run['passages_before']:,} → {run['passages_after']:,}; "
-          f"{run['full_gcs']} full garbage collection(s) meanwhile, longest {run['full_gc_max_ms']:.0f} ms")
+    print(
+        f"  seen from Discord: {run['reindex_seconds_discord']:.1f} s from /reindex to the final message; "
+        f"acknowledged in {run['reindex_ack_ms']:.1f} ms; passages {run['passages_before']:,} → {run['passages_after']:,}; "
+        f"{run['full_gcs']} full garbage collection(s) meanwhile, longest {run['full_gc_max_ms']:.0f} ms"
+    )
     acks = [q["ack_ms"] for q in run["questions"]]
     finals = [q["final_ms"] for q in run["questions"]]
-    print(f"  {len(acks)} /ask questions during the reindex: ack p50 {percentile(acks, 50):.1f} ms, "
-          f"p99 {percentile(acks, 99):.1f} ms, max {max(acks, default=float('nan')):.1f} ms; final p50 "
-          f"{percentile(finals, 50):.0f} ms, p99 {percentile(finals, 99):.0f} ms, max {max(finals, default=float('nan')):.0f} ms")
+    print(
+        f"  {len(acks)} /ask questions during the reindex: ack p50 {percentile(acks, 50):.1f} ms, "
+        f"p99 {percentile(acks, 99):.1f} ms, max {max(acks, default=float('nan')):.1f} ms; final p50 "
+        f"{percentile(finals, 50):.0f} ms, p99 {percentile(finals, 99):.0f} ms, max {max(finals, default=float('nan')):.0f} ms"
+    )
     for problem in run["problems"][:10]:
         print(f"  problem: {problem}")
 
@@ -203,13 +220,19 @@ def main() -> None:
         base = baseline(speeches[: args.baseline_speeches], work, settings, embedder)
         shutil.copytree(SEED_CORPUS, settings.index.corpus_dir)
         update_index(settings.index.corpus_dir, settings.index.index_dir, embedder, settings.index.options())[1].close()
-        print(f"index of the seed article: {passage_count(settings.index.index_dir, embedder)} passages; "
-              f"reindexing {len(speeches)} speeches of 2024 through /reindex…", flush=True)
+        print(
+            f"index of the seed article: {passage_count(settings.index.index_dir, embedder)} passages; "
+            f"reindexing {len(speeches)} speeches of 2024 through /reindex…",
+            flush=True,
+        )
         run = asyncio.run(reindex_through_discord(settings, embedder, speeches, args.timeout))
     print_report(run, len(speeches), base, args.baseline_speeches)
     busy = print_load()
-    path = save_result("reindex_loop_stall", {"machine": info, "busy_at_end": busy, "speeches": len(speeches),
-                                              "limit": args.limit, "reindex": run, "baseline": base}, args.json)
+    path = save_result(
+        "reindex_loop_stall",
+        {"machine": info, "busy_at_end": busy, "speeches": len(speeches), "limit": args.limit, "reindex": run, "baseline": base},
+        args.json,
+    )
     print(f"results: {path}")
 
 

@@ -91,14 +91,25 @@ QUESTIONS = [
 # ---- building indexes of a given size from the full one -------------------------------------
 
 
-def load_full(index_dir: Path, model: str, dimension: int) -> tuple[dict[str, Article], dict[str, list[tuple[int, Chunk]]], dict[int, np.ndarray]]:
+def load_full(
+    index_dir: Path, model: str, dimension: int
+) -> tuple[dict[str, Article], dict[str, list[tuple[int, Chunk]]], dict[int, np.ndarray]]:
     """Articles, their chunks (with ids) and every vector of the full index."""
     store = IndexStore.open(index_dir, model, dimension)
     db = store._db
     articles = {}
     for row in db.execute("SELECT article_id, title, url, author, published, source, path, content_hash, text FROM articles"):
-        articles[row[0]] = Article(article_id=row[0], title=row[1], url=row[2], author=row[3], published=row[4],
-                                   source=row[5], path=row[6], content_hash=row[7], text=row[8])
+        articles[row[0]] = Article(
+            article_id=row[0],
+            title=row[1],
+            url=row[2],
+            author=row[3],
+            published=row[4],
+            source=row[5],
+            path=row[6],
+            content_hash=row[7],
+            text=row[8],
+        )
     chunks: dict[str, list[tuple[int, Chunk]]] = {a: [] for a in articles}
     for row in db.execute("SELECT chunk_id, article_id, ordinal, paragraph, start, end, text, token_count FROM chunks ORDER BY chunk_id"):
         chunks[row[1]].append((row[0], Chunk(row[1], row[2], row[3], row[4], row[5], row[6], row[7])))
@@ -254,9 +265,12 @@ def bm25_alternatives(index_dir: Path, embedder, k: int = 50) -> dict:
         theirs.append((time.perf_counter() - started) * 1000)
         same += [i for i, _ in a] == [i for i, _ in b]
         same_scores += np.allclose([s for _, s in a], [s for _, s in b], rtol=1e-6) if len(a) == len(b) else 0
-    return {"search_p50_ms": percentile(ours, 50), "retrieve_p50_ms": percentile(theirs, 50),
-            "identical_rankings": f"{same}/{len(QUESTIONS) * 3}",
-            "identical_scores": f"{same_scores}/{len(QUESTIONS) * 3}"}
+    return {
+        "search_p50_ms": percentile(ours, 50),
+        "retrieve_p50_ms": percentile(theirs, 50),
+        "identical_rankings": f"{same}/{len(QUESTIONS) * 3}",
+        "identical_scores": f"{same_scores}/{len(QUESTIONS) * 3}",
+    }
 
 
 # ---- part 2: exact FAISS vs n, IVF recall ----------------------------------------------------
@@ -311,12 +325,22 @@ def recall_at(truth: np.ndarray, found: np.ndarray, k: int = 10) -> float:
     return hits / (k * len(truth))
 
 
-def faiss_part(real: np.ndarray, queries: np.ndarray, flat_sizes: Sequence[int], ivf_sizes: Sequence[int],
-               nprobes: Sequence[int], variants: dict, current_max: int) -> dict:
+def faiss_part(
+    real: np.ndarray,
+    queries: np.ndarray,
+    flat_sizes: Sequence[int],
+    ivf_sizes: Sequence[int],
+    nprobes: Sequence[int],
+    variants: dict,
+    current_max: int,
+) -> dict:
     out: dict = {"flat": [], "ivf": []}
     default = faiss.omp_get_max_threads()
-    print(f"\n-- exact flat search (IndexIDMap2(IndexFlatIP), {queries.shape[1]} dims), one query at a time, "
-          f"{len(queries)} questions: median ms with faiss threads {default} (default) and 1", flush=True)
+    print(
+        f"\n-- exact flat search (IndexIDMap2(IndexFlatIP), {queries.shape[1]} dims), one query at a time, "
+        f"{len(queries)} questions: median ms with faiss threads {default} (default) and 1",
+        flush=True,
+    )
     print(f"   {'n':>9} {'k=50 t' + str(default):>9} {'k=50 t1':>8} {'k=5 t1':>8} {'MiB':>7}", flush=True)
     # All sizes are held at once and timed round-robin, query by query, so that load from other
     # processes falls on every size alike (sizes timed one after another drifted apart by 5x).
@@ -334,8 +358,7 @@ def faiss_part(real: np.ndarray, queries: np.ndarray, flat_sizes: Sequence[int],
         out["flat"].append(row)
         print(f"   {n:>9,} {row['k50_default_ms']:>9.2f} {row['k50_t1_ms']:>8.2f} {row['k5_t1_ms']:>8.2f} {row['mib']:>7.0f}", flush=True)
     del indexes
-    print("\n-- IVF-Flat vs exact: build time, median ms per query (k=50; faiss threads default / 1), recall@10 vs exact",
-          flush=True)
+    print("\n-- IVF-Flat vs exact: build time, median ms per query (k=50; faiss threads default / 1), recall@10 vs exact", flush=True)
     for n in ivf_sizes:
         base = synthetic_base(real, n)
         exact = exact_index(base)
@@ -343,8 +366,10 @@ def faiss_part(real: np.ndarray, queries: np.ndarray, flat_sizes: Sequence[int],
         _, truth = exact.search(queries, 10)
         for name, build in variants.items():
             if name == "old" and n > current_max:
-                print(f"   n {n:>9,}  {name:18} skipped (k-means on up to 256 x 4 sqrt(n) points, 25 iterations: "
-                      f"too slow to build here)", flush=True)
+                print(
+                    f"   n {n:>9,}  {name:18} skipped (k-means on up to 256 x 4 sqrt(n) points, 25 iterations: too slow to build here)",
+                    flush=True,
+                )
                 continue
             started = time.perf_counter()
             ivf = build(exact)
@@ -352,13 +377,24 @@ def faiss_part(real: np.ndarray, queries: np.ndarray, flat_sizes: Sequence[int],
             for nprobe in nprobes:
                 ivf.nprobe = nprobe
                 _, found = ivf.search(queries, 10)
-                row = {"n": n, "variant": name, "nlist": ivf.nlist, "nprobe": nprobe, "build_s": build_s,
-                       "ms_default": time_search(ivf, queries, 50), "ms_t1": time_search(ivf, queries, 50, threads=1),
-                       "exact_t1_ms": exact_ms, "recall10": recall_at(truth, found)}
+                row = {
+                    "n": n,
+                    "variant": name,
+                    "nlist": ivf.nlist,
+                    "nprobe": nprobe,
+                    "build_s": build_s,
+                    "ms_default": time_search(ivf, queries, 50),
+                    "ms_t1": time_search(ivf, queries, 50, threads=1),
+                    "exact_t1_ms": exact_ms,
+                    "recall10": recall_at(truth, found),
+                }
                 out["ivf"].append(row)
-                print(f"   n {n:>9,}  {name:18} nlist {ivf.nlist:>5} nprobe {nprobe:>3}: build {build_s:6.1f} s, "
-                      f"{row['ms_default']:6.2f} / {row['ms_t1']:6.2f} ms (exact t1 {exact_ms:6.2f} ms), "
-                      f"recall@10 {row['recall10']:.3f}", flush=True)
+                print(
+                    f"   n {n:>9,}  {name:18} nlist {ivf.nlist:>5} nprobe {nprobe:>3}: build {build_s:6.1f} s, "
+                    f"{row['ms_default']:6.2f} / {row['ms_t1']:6.2f} ms (exact t1 {exact_ms:6.2f} ms), "
+                    f"recall@10 {row['recall10']:.3f}",
+                    flush=True,
+                )
             del ivf
         del exact, base
     return out
@@ -395,12 +431,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--flat-sizes", default="25000,50000,100000,200000,400000,1000000", help="part 2 exact sizes")
     parser.add_argument("--ivf-sizes", default="100000,200000,400000", help="part 2 IVF sizes")
     parser.add_argument("--nprobes", default="4,8,16,32", help="part 2 nprobe values")
-    parser.add_argument("--variants", default="old,shipped",
-                        help="IVF builders: shipped (index/ann.py), old, sqrt, sqrt-fast, 2sqrt-fast (comma-separated)")
-    parser.add_argument("--threads", default="default,1",
-                        help="torch+faiss thread settings for part 1, e.g. default,1 (default: both, same run)")
-    parser.add_argument("--real-index", type=Path, help="index with real model vectors for part 2 "
-                        "(default: WORK/index-2024 from index_throughput.py, else WORK/index-all)")
+    parser.add_argument(
+        "--variants", default="old,shipped", help="IVF builders: shipped (index/ann.py), old, sqrt, sqrt-fast, 2sqrt-fast (comma-separated)"
+    )
+    parser.add_argument(
+        "--threads", default="default,1", help="torch+faiss thread settings for part 1, e.g. default,1 (default: both, same run)"
+    )
+    parser.add_argument(
+        "--real-index",
+        type=Path,
+        help="index with real model vectors for part 2 (default: WORK/index-2024 from index_throughput.py, else WORK/index-all)",
+    )
     parser.add_argument("--current-max", type=int, default=100_000, help="largest n to build the old IVF at")
     parser.add_argument("--skip-latency", action="store_true")
     parser.add_argument("--skip-faiss", action="store_true")
@@ -444,23 +485,32 @@ def main(argv: Sequence[str] | None = None) -> int:
                 row = latency_for(target, embedder, modes, args.passes)
                 row.update(size=size, built=built, threads=threads, torch_threads=torch_threads, bare_embed=floor)
                 results["latency"].append(row)
-                print(f"   threads {threads} (torch {torch_threads}, faiss {faiss_threads}); BM25 build "
-                      f"{row.get('bm25_build_s', 0):.1f} s; baseline bare query embedding p50 {floor['p50_ms']:.1f} ms", flush=True)
+                print(
+                    f"   threads {threads} (torch {torch_threads}, faiss {faiss_threads}); BM25 build "
+                    f"{row.get('bm25_build_s', 0):.1f} s; baseline bare query embedding p50 {floor['p50_ms']:.1f} ms",
+                    flush=True,
+                )
                 for mode, m in row["modes"].items():
                     sp = m["split_p50_ms"]
-                    print(f"   {mode:6}: p50 {m['p50_ms']:6.1f} ms  p95 {m['p95_ms']:6.1f} ms   split p50: embed {sp['embed']:.1f}, "
-                          f"dense {sp['dense']:.2f}, bm25 {sp['bm25']:.2f}, rest {sp['rest']:.2f} ms", flush=True)
+                    print(
+                        f"   {mode:6}: p50 {m['p50_ms']:6.1f} ms  p95 {m['p95_ms']:6.1f} ms   split p50: embed {sp['embed']:.1f}, "
+                        f"dense {sp['dense']:.2f}, bm25 {sp['bm25']:.2f}, rest {sp['rest']:.2f} ms",
+                        flush=True,
+                    )
             torch.set_num_threads(default_threads[0])
             faiss.omp_set_num_threads(default_threads[1])
             if "hybrid" in modes or "bm25" in modes:
                 b = bm25_alternatives(target, embedder)
                 results["latency"][-1]["bm25_alternatives"] = b
-                print(f"   BM25 top-50: KeywordIndex.search p50 {b['search_p50_ms']:.2f} ms; bm25s.retrieve(k=50) "
-                      f"p50 {b['retrieve_p50_ms']:.2f} ms; same ids in order {b['identical_rankings']}, "
-                      f"same scores {b['identical_scores']} (ties may swap ids)", flush=True)
+                print(
+                    f"   BM25 top-50: KeywordIndex.search p50 {b['search_p50_ms']:.2f} ms; bm25s.retrieve(k=50) "
+                    f"p50 {b['retrieve_p50_ms']:.2f} ms; same ids in order {b['identical_rankings']}, "
+                    f"same scores {b['identical_scores']} (ties may swap ids)",
+                    flush=True,
+                )
 
     if not args.skip_faiss:
-        real_dir = args.real_index or next((p for p in (args.work / "index-2024", full_dir) if (p / "manifest.json").exists()))
+        real_dir = args.real_index or next(p for p in (args.work / "index-2024", full_dir) if (p / "manifest.json").exists())
         real_store = IndexStore.open(real_dir, embedder.name, embedder.dimension)
         real = ann.all_vectors(real_store.vectors)[0]
         real_store.close()
@@ -476,7 +526,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         chosen = {k: variants[k] for k in args.variants.split(",")}
         results["faiss"] = faiss_part(
-            real, queries,
+            real,
+            queries,
             [int(s) for s in args.flat_sizes.split(",") if s],
             [int(s) for s in args.ivf_sizes.split(",") if s],
             [int(s) for s in args.nprobes.split(",")],
@@ -487,12 +538,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if results["latency"]:
         print("\nsummary (ms, warm, in-process; goal: p50 < 30 ms at 25k chunks)")
-        print(f"{'chunks':>8} {'threads':>7} {'mode':7} {'p50':>7} {'p95':>7}  {'embed':>6} {'dense':>6} {'bm25':>6} {'rest':>6}  bare embed p50")
+        print(
+            f"{'chunks':>8} {'threads':>7} {'mode':7} {'p50':>7} {'p95':>7}  {'embed':>6} {'dense':>6} {'bm25':>6} {'rest':>6}  bare embed p50"
+        )
         for row in results["latency"]:
             for mode, m in row["modes"].items():
                 sp = m["split_p50_ms"]
-                print(f"{row['size']:>8,} {row['threads']:>7} {mode:7} {m['p50_ms']:>7.1f} {m['p95_ms']:>7.1f}  {sp['embed']:>6.1f} "
-                      f"{sp['dense']:>6.2f} {sp['bm25']:>6.2f} {sp['rest']:>6.2f}  {row['bare_embed']['p50_ms']:.1f}")
+                print(
+                    f"{row['size']:>8,} {row['threads']:>7} {mode:7} {m['p50_ms']:>7.1f} {m['p95_ms']:>7.1f}  {sp['embed']:>6.1f} "
+                    f"{sp['dense']:>6.2f} {sp['bm25']:>6.2f} {sp['rest']:>6.2f}  {row['bare_embed']['p50_ms']:.1f}"
+                )
     if args.json:
         write_json(args.json, results)
     return 0

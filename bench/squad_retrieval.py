@@ -252,17 +252,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("squad", type=Path, help="SQuAD dev JSON (v1.1, or v2.0: answerable questions)")
     parser.add_argument("--modes", default=",".join(RETRIEVAL_MODES), help="our retrieval modes to measure")
-    parser.add_argument("--chunking", default=f"{DEFAULT_TARGET_TOKENS}/{DEFAULT_OVERLAP_SENTENCES}",
-                        help="comma-separated TARGET_TOKENS/OVERLAP_SENTENCES configurations to index and measure")
+    parser.add_argument(
+        "--chunking",
+        default=f"{DEFAULT_TARGET_TOKENS}/{DEFAULT_OVERLAP_SENTENCES}",
+        help="comma-separated TARGET_TOKENS/OVERLAP_SENTENCES configurations to index and measure",
+    )
     parser.add_argument("--no-langchain", action="store_true", help="skip the LangChain baseline")
-    parser.add_argument("--embed-title", action="store_true",
-                        help="prototype: embed 'title + text' (the stored chunk text is unchanged)")
+    parser.add_argument("--embed-title", action="store_true", help="prototype: embed 'title + text' (the stored chunk text is unchanged)")
     parser.add_argument("--articles", type=int, default=0, help="use only the first N articles (quick checks)")
     parser.add_argument("--limit", type=int, default=0, help="ask only the first N questions (quick checks)")
-    parser.add_argument("--embed-batch", type=int, default=0,
-                        help="our embedder's batch size (default: index.indexing.embedding.DEFAULT_BATCH_SIZE)")
-    parser.add_argument("--index-repeats", type=int, default=1,
-                        help="build LangChain's index and ours this many times each, alternating; the fastest counts")
+    parser.add_argument(
+        "--embed-batch", type=int, default=0, help="our embedder's batch size (default: index.indexing.embedding.DEFAULT_BATCH_SIZE)"
+    )
+    parser.add_argument(
+        "--index-repeats",
+        type=int,
+        default=1,
+        help="build LangChain's index and ours this many times each, alternating; the fastest counts",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
 
@@ -307,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         lc_store = lc_documents = store = None
         target, overlap = configs[0]
         for repeat in range(max(1, args.index_repeats)):
-            for who in (("langchain", "ours") if repeat % 2 == 0 else ("ours", "langchain")):
+            for who in ("langchain", "ours") if repeat % 2 == 0 else ("ours", "langchain"):
                 if who == "langchain" and embeddings is not None:
                     lc_store, lc_documents, seconds, cpu = build_langchain(articles, embeddings)
                     builds["langchain"].append((seconds, cpu))
@@ -315,19 +322,34 @@ def main(argv: list[str] | None = None) -> int:
                 elif who == "ours":
                     if store is not None:
                         store.close()
-                    store, seconds, cpu = build_ours(corpus, work / f"index-{target}-{overlap}-{repeat}", embedder, target, overlap, args.embed_title)
+                    store, seconds, cpu = build_ours(
+                        corpus, work / f"index-{target}-{overlap}-{repeat}", embedder, target, overlap, args.embed_title
+                    )
                     builds["ours"].append((seconds, cpu))
-                    print(f"ours {target}/{overlap} build {repeat + 1}: {store.chunk_count} chunks in {seconds:.1f}s (cpu {cpu:.1f}s)", flush=True)
+                    print(
+                        f"ours {target}/{overlap} build {repeat + 1}: {store.chunk_count} chunks in {seconds:.1f}s (cpu {cpu:.1f}s)",
+                        flush=True,
+                    )
 
         def timing(who: str) -> dict:
             runs = builds[who]
-            return {"index_seconds": min(r[0] for r in runs), "index_cpu_seconds": min(r[1] for r in runs),
-                    "index_runs": [[round(w, 1), round(c, 1)] for w, c in runs]}
+            return {
+                "index_seconds": min(r[0] for r in runs),
+                "index_cpu_seconds": min(r[1] for r in runs),
+                "index_runs": [[round(w, 1), round(c, 1)] for w, c in runs],
+            }
 
         if embeddings is not None:
             result = query_langchain(lc_store, embeddings, questions)
-            rows.append({"pipeline": "LangChain defaults (this run)", "chunks": len(lc_documents),
-                         "words_per_indexed_chunk": words(d.page_content for d in lc_documents), **timing("langchain"), **result})
+            rows.append(
+                {
+                    "pipeline": "LangChain defaults (this run)",
+                    "chunks": len(lc_documents),
+                    "words_per_indexed_chunk": words(d.page_content for d in lc_documents),
+                    **timing("langchain"),
+                    **result,
+                }
+            )
             print(f"langchain: recall {fmt(recall(result['ranks']))}", flush=True)
         for number, (target, overlap) in enumerate(configs):
             if number:
@@ -348,19 +370,33 @@ def main(argv: list[str] | None = None) -> int:
     print("index s: wall-clock seconds to chunk, embed and store (model loading excluded), the fastest of the builds;")
     print("cpu s: this process's CPU time for it (the least of the builds).")
     print("words/ret: mean words of the top-10 retrieved chunks. even/odd: questions on the articles at even/odd positions.")
-    print(f"{'pipeline':<40} {'R@1':>5}  {'R@5':>5}  {'R@10':>5}  {'chunks':>6}  {'index s':>7}  {'cpu s':>6}  {'words/idx':>9}  {'words/ret':>9}  {'even R@1/@5':>11}  {'odd R@1/@5':>11}")
+    print(
+        f"{'pipeline':<40} {'R@1':>5}  {'R@5':>5}  {'R@10':>5}  {'chunks':>6}  {'index s':>7}  {'cpu s':>6}  {'words/idx':>9}  {'words/ret':>9}  {'even R@1/@5':>11}  {'odd R@1/@5':>11}"
+    )
     for row in rows:
         r, e, o = recall(row["ranks"]), recall(row["ranks"], even), recall(row["ranks"], ~even)
-        print(f"{row['pipeline']:<40} {fmt(r)}  {row['chunks']:>6}  {row['index_seconds']:>7.1f}  {row['index_cpu_seconds']:>6.1f}  {row['words_per_indexed_chunk']:>9.1f}  "
-              f"{row['words_retrieved']:>9.1f}  {e[0]:.3f}/{e[1]:.3f}  {o[0]:.3f}/{o[1]:.3f}")
+        print(
+            f"{row['pipeline']:<40} {fmt(r)}  {row['chunks']:>6}  {row['index_seconds']:>7.1f}  {row['index_cpu_seconds']:>6.1f}  {row['words_per_indexed_chunk']:>9.1f}  "
+            f"{row['words_retrieved']:>9.1f}  {e[0]:.3f}/{e[1]:.3f}  {o[0]:.3f}/{o[1]:.3f}"
+        )
     if "v1.1" in args.squad.name and not (args.articles or args.limit):
         for name, (r, note) in REFERENCE.items():
             print(f"{name:<40} {fmt(r)}  ({note}; SQuAD dev v1.1, measured before, same machine and model)")
     if args.json:
         payload = {
-            "data": str(args.squad.name), "articles": len(articles), "questions": len(questions), "machine": info,
-            "rows": [{k: v for k, v in row.items() if k != "ranks"} | {"recall": dict(zip(map(str, KS), recall(row["ranks"]))),
-                      "recall_even": recall(row["ranks"], even), "recall_odd": recall(row["ranks"], ~even)} for row in rows],
+            "data": str(args.squad.name),
+            "articles": len(articles),
+            "questions": len(questions),
+            "machine": info,
+            "rows": [
+                {k: v for k, v in row.items() if k != "ranks"}
+                | {
+                    "recall": dict(zip(map(str, KS), recall(row["ranks"]))),
+                    "recall_even": recall(row["ranks"], even),
+                    "recall_odd": recall(row["ranks"], ~even),
+                }
+                for row in rows
+            ],
         }
         args.json.write_text(json.dumps(payload, indent=2))
     return 0

@@ -114,8 +114,14 @@ class PolicyBot(commands.Bot):
         if self.ready_seconds is None:
             self.ready_seconds = time.perf_counter() - self.started_at
             articles, passages, _ = self.services.knowledge.stats()
-            log.info("ready as %s in %d guild(s): %d articles, %d passages (%.2f s after start)",
-                     self.user, len(self.guilds), articles, passages, self.ready_seconds)
+            log.info(
+                "ready as %s in %d guild(s): %d articles, %d passages (%.2f s after start)",
+                self.user,
+                len(self.guilds),
+                articles,
+                passages,
+                self.ready_seconds,
+            )
 
     # ---- running work -----------------------------------------------------------------------
 
@@ -166,8 +172,14 @@ class PolicyBot(commands.Bot):
     async def report_error(self, interaction: discord.Interaction, error: BaseException, doing: str = "answering") -> str:
         """Log the traceback under a new id and tell the member, privately, with that id."""
         error_id = new_error_id()
-        log.error("error %s while %s (user %s): %s", error_id, doing, interaction.user.id, error,
-                  exc_info=(type(error), error, error.__traceback__))
+        log.error(
+            "error %s while %s (user %s): %s",
+            error_id,
+            doing,
+            interaction.user.id,
+            error,
+            exc_info=(type(error), error, error.__traceback__),
+        )
         await send_private(interaction, error_text(error_id, doing))
         return error_id
 
@@ -177,8 +189,9 @@ class PolicyBot(commands.Bot):
             await send_private(interaction, str(error) or "You can't use this command here.")
             return
         original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
-        await self.report_error(interaction, original, f"running /{interaction.command.qualified_name}"
-                                if interaction.command else "answering")
+        await self.report_error(
+            interaction, original, f"running /{interaction.command.qualified_name}" if interaction.command else "answering"
+        )
 
 
 async def send_private(interaction: discord.Interaction, text: str) -> None:
@@ -188,8 +201,10 @@ async def send_private(interaction: discord.Interaction, text: str) -> None:
     it first lets the follow-up be private.
     """
     try:
-        if (interaction.type is discord.InteractionType.application_command
-                and interaction.response.type is discord.InteractionResponseType.deferred_channel_message):
+        if (
+            interaction.type is discord.InteractionType.application_command
+            and interaction.response.type is discord.InteractionResponseType.deferred_channel_message
+        ):
             try:
                 await interaction.delete_original_response()
             except discord.HTTPException:

@@ -22,8 +22,7 @@ Commands: /summary ARTICLE [short|medium|long]  summarise an article (id or star
 HISTORY_TURNS = 4
 
 
-def chat_session(knowledge: KnowledgeBase, out: TextIO, err: TextIO, read_line: Callable[[str], str],
-                 max_question_chars: int) -> None:
+def chat_session(knowledge: KnowledgeBase, out: TextIO, err: TextIO, read_line: Callable[[str], str], max_question_chars: int) -> None:
     """Read lines until /quit or end of input, answering each; the knowledge base must be loaded."""
     history: list[Turn] = []
     articles, passages, _ = knowledge.stats()

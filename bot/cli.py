@@ -57,8 +57,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--index-dir", type=Path, help="index folder (setting INDEX_DIR; default data/index/)")
     sub = parser.add_subparsers(dest="command")
 
-    sub.add_parser("start", help="the default: the Discord bot when DISCORD_TOKEN is set, else the terminal session "
-                                 "(indexing the corpus first if needed)")
+    sub.add_parser(
+        "start",
+        help="the default: the Discord bot when DISCORD_TOKEN is set, else the terminal session (indexing the corpus first if needed)",
+    )
     sub.add_parser("run", help="run the Discord bot (needs DISCORD_TOKEN)")
     sync = sub.add_parser("sync", help="register the slash commands with Discord (globally, or in one server)")
     sync.add_argument("--guild", type=int, metavar="ID", help="only this server (instant; global sync can take an hour to show)")
@@ -89,8 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation = sub.add_parser("eval", help="measure retrieval, answers, citations, abstention and latency")
     evaluation.add_argument("file", type=Path, help="questions: our JSONL format, or SQuAD JSON (indexed into a temporary index)")
     evaluation.add_argument("--limit", type=int, help="evaluate a reproducible random sample of this many questions")
-    evaluation.add_argument("--outside", type=Path, metavar="SQUAD_JSON",
-                            help="add questions about SQuAD articles not in the corpus, as unanswerable")
+    evaluation.add_argument(
+        "--outside", type=Path, metavar="SQUAD_JSON", help="add questions about SQuAD articles not in the corpus, as unanswerable"
+    )
     evaluation.add_argument("--outside-limit", type=int, default=500, help="how many such questions (default 500)")
     evaluation.add_argument("--keep-index", type=Path, metavar="DIR", help="with SQuAD: build (or reuse) the index here")
     evaluation.add_argument("--report", type=Path, help="write the figures, the threshold curve and every result as JSON")
@@ -230,8 +233,20 @@ def run_articles(args: argparse.Namespace, settings: Settings, out: TextIO) -> i
         store.close()
     if args.json:
         for info in infos:
-            print(json.dumps({"id": info.article_id, "title": info.title, "url": info.url, "chunks": info.chunks,
-                              "added": info.added_at, "updated": info.updated_at}, ensure_ascii=False), file=out)
+            print(
+                json.dumps(
+                    {
+                        "id": info.article_id,
+                        "title": info.title,
+                        "url": info.url,
+                        "chunks": info.chunks,
+                        "added": info.added_at,
+                        "updated": info.updated_at,
+                    },
+                    ensure_ascii=False,
+                ),
+                file=out,
+            )
         return EXIT_OK
     width = max([len("id"), *(len(i.article_id) for i in infos)])
     print(f"{'id'.ljust(width)}  {'chunks':>6}  {'added':20}  title", file=out)
@@ -263,8 +278,7 @@ def run_ask(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
                 conversations.close()
 
 
-def ask_questions(args: argparse.Namespace, knowledge: KnowledgeBase, conversations: ConversationStore | None,
-                  out: TextIO) -> int:
+def ask_questions(args: argparse.Namespace, knowledge: KnowledgeBase, conversations: ConversationStore | None, out: TextIO) -> int:
     """Print the answer to one question, or to each line of standard input."""
 
     def answer_one(raw: str) -> Answer:
@@ -290,7 +304,11 @@ def ask_questions(args: argparse.Namespace, knowledge: KnowledgeBase, conversati
             record = {"question": line.rstrip("\n"), "error": str(exc)}
             print(json.dumps(record, ensure_ascii=False) if args.json else f"> {record['question']}\n{exc}\n", file=out, flush=True)
             continue
-        print(json.dumps(answer.as_dict(), ensure_ascii=False) if args.json else f"> {answer.question}\n{format_answer(answer)}\n", file=out, flush=True)
+        print(
+            json.dumps(answer.as_dict(), ensure_ascii=False) if args.json else f"> {answer.question}\n{format_answer(answer)}\n",
+            file=out,
+            flush=True,
+        )
     return status
 
 
@@ -320,8 +338,10 @@ def run_add(args: argparse.Namespace, settings: Settings, out: TextIO, err: Text
         if not path.is_file():
             raise UserError(f"no file {source} (give an http(s) URL or a file path)")
         if path.stat().st_size > settings.index.max_article_bytes:
-            raise UserError(f"{path.name} is {path.stat().st_size / 2**20:.1f} MB; the limit is "
-                            f"{settings.index.max_article_bytes / 2**20:.0f} MB (MAX_ARTICLE_MB)")
+            raise UserError(
+                f"{path.name} is {path.stat().st_size / 2**20:.1f} MB; the limit is "
+                f"{settings.index.max_article_bytes / 2**20:.0f} MB (MAX_ARTICLE_MB)"
+            )
         data = path.read_bytes()
     with loaded(settings, load_embedder(settings)) as knowledge:
         adder = build_adder(settings, knowledge, build_fetcher(settings))
@@ -415,9 +435,13 @@ def run_watch(args: argparse.Namespace, settings: Settings, out: TextIO, stop: t
     print(f"Watching {settings.index.corpus_dir} ({articles} articles, {passages} passages); Ctrl-C stops.", file=out, flush=True)
     stop = stop or threading.Event()
     try:
-        watch_corpus(settings.index.corpus_dir, knowledge.reindex,
-                     lambda report: print(describe_report(report, knowledge.corpus_dir, knowledge.index_dir), file=out, flush=True),
-                     stop, args.interval)
+        watch_corpus(
+            settings.index.corpus_dir,
+            knowledge.reindex,
+            lambda report: print(describe_report(report, knowledge.corpus_dir, knowledge.index_dir), file=out, flush=True),
+            stop,
+            args.interval,
+        )
     except KeyboardInterrupt:
         pass
     finally:
@@ -458,10 +482,21 @@ def run_eval(args: argparse.Namespace, settings: Settings, out: TextIO, err: Tex
                 results = evaluate.evaluate(engine, questions, progress=lambda done, total: bar.update(done - bar.n))
     figures = evaluate.metrics(results, engine.config.abstain_below)
     thresholds = [round(0.20 + 0.02 * i, 2) for i in range(21)]
-    lines = [f"{len(results)} questions ({figures['answerable']} answerable, {figures['unanswerable']} not), "
-             f"abstention threshold {engine.config.abstain_below:.2f}"]
-    for key in ("recall@1", "recall@5", "recall@10", "answer_accuracy", "citation_precision", "correct_and_cited",
-                "abstention_precision", "abstention_recall", "baseline_accuracy"):
+    lines = [
+        f"{len(results)} questions ({figures['answerable']} answerable, {figures['unanswerable']} not), "
+        f"abstention threshold {engine.config.abstain_below:.2f}"
+    ]
+    for key in (
+        "recall@1",
+        "recall@5",
+        "recall@10",
+        "answer_accuracy",
+        "citation_precision",
+        "correct_and_cited",
+        "abstention_precision",
+        "abstention_recall",
+        "baseline_accuracy",
+    ):
         lines.append(f"  {key:24} {figures[key]:.3f}")
     lines.append(f"  {'latency p50 / p95':24} {figures['latency_p50_ms']:.0f} / {figures['latency_p95_ms']:.0f} ms")
     print("\n".join(lines), file=out)

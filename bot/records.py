@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from index.database import open_database
@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS threads (
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)
@@ -81,17 +81,23 @@ class AnswerLog:
             cursor = self._db.execute(
                 "INSERT INTO answers (asked_at, guild_id, channel_id, user_id, question, answer, abstained, citations) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (_now(), guild_id, channel_id, user_id, answer.question, answer.text, int(answer.abstained),
-                 json.dumps([c.as_dict() for c in sources], ensure_ascii=False)),
+                (
+                    _now(),
+                    guild_id,
+                    channel_id,
+                    user_id,
+                    answer.question,
+                    answer.text,
+                    int(answer.abstained),
+                    json.dumps([c.as_dict() for c in sources], ensure_ascii=False),
+                ),
             )
             return int(cursor.lastrowid)
 
     def get(self, answer_id: int) -> StoredAnswer | None:
         """The answer with this id, or None."""
         with self._lock:
-            row = self._db.execute(
-                "SELECT id, question, answer, abstained, citations FROM answers WHERE id = ?", (answer_id,)
-            ).fetchone()
+            row = self._db.execute("SELECT id, question, answer, abstained, citations FROM answers WHERE id = ?", (answer_id,)).fetchone()
         if row is None:
             return None
         citations = tuple(Citation(**c) for c in json.loads(row[4]))
@@ -116,14 +122,16 @@ class AnswerLog:
     def votes(self, answer_id: int) -> list[tuple[int, int]]:
         """(user id, vote) pairs for one answer."""
         with self._lock:
-            return [tuple(r) for r in self._db.execute(
-                "SELECT user_id, vote FROM votes WHERE answer_id = ? ORDER BY user_id", (answer_id,))]
+            return [
+                tuple(r) for r in self._db.execute("SELECT user_id, vote FROM votes WHERE answer_id = ? ORDER BY user_id", (answer_id,))
+            ]
 
     def add_thread(self, thread_id: int, answer_id: int) -> None:
         """Remember a follow-up thread the bot opened under an answer."""
         with self._lock:
-            self._db.execute("INSERT OR IGNORE INTO threads (thread_id, answer_id, created_at) VALUES (?, ?, ?)",
-                             (thread_id, answer_id, _now()))
+            self._db.execute(
+                "INSERT OR IGNORE INTO threads (thread_id, answer_id, created_at) VALUES (?, ?, ?)", (thread_id, answer_id, _now())
+            )
             self._threads.add(thread_id)
 
     def thread_for_answer(self, answer_id: int) -> int | None:

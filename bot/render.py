@@ -71,7 +71,9 @@ def link_url(url: str) -> str | None:
 
 def linked_title(title: str, url: str, limit: int = 200) -> str:
     """`[title](url)` when the URL is usable, else the plain title; brackets and Markdown escaped."""
-    text = discord.utils.escape_markdown(_MARKDOWN_LINK_TEXT.sub(lambda m: "(" if m.group(0) == "[" else ")", shorten(safe_text(title), limit)))
+    text = discord.utils.escape_markdown(
+        _MARKDOWN_LINK_TEXT.sub(lambda m: "(" if m.group(0) == "[" else ")", shorten(safe_text(title), limit))
+    )
     target = link_url(url)
     return f"[{text}]({target})" if target else text
 
@@ -160,8 +162,13 @@ def summary_embed(summary: Answer, title: str, url: str, length: str, seconds: f
     )
     if summary.citations:
         paragraphs = sorted({c.paragraph for c in summary.citations})
-        add_line_fields(embed, "Sources", [f"[{c.n}] paragraph {c.paragraph}" for c in summary.citations]
-                        if len(paragraphs) > 1 else [source_line(c) for c in summary.citations])
+        add_line_fields(
+            embed,
+            "Sources",
+            [f"[{c.n}] paragraph {c.paragraph}" for c in summary.citations]
+            if len(paragraphs) > 1
+            else [source_line(c) for c in summary.citations],
+        )
     embed.set_footer(text=f"{length.capitalize()} summary · {duration(seconds)}")
     return fit_embeds([embed])[0]
 
@@ -172,7 +179,7 @@ def bold_quote(paragraph: str, quote_text: str) -> str:
     at = paragraph.find(quote_text)
     if at < 0 or not quote_text:
         return escape(paragraph)
-    before, after = paragraph[:at], paragraph[at + len(quote_text):]
+    before, after = paragraph[:at], paragraph[at + len(quote_text) :]
     return f"{escape(before)}**{escape(quote_text)}**{escape(after)}"
 
 
@@ -213,8 +220,10 @@ def articles_page(articles: Sequence[ArticleInfo], page: int) -> tuple[discord.E
     pages = max(1, -(-len(articles) // ARTICLES_PER_PAGE))
     page = min(max(page, 0), pages - 1)
     shown = articles[page * ARTICLES_PER_PAGE : (page + 1) * ARTICLES_PER_PAGE]
-    lines = [f"{page * ARTICLES_PER_PAGE + i + 1}. {linked_title(a.title, a.url, 150)} — {a.chunks} passages · "
-             f"added {a.added_at[:10]}" for i, a in enumerate(shown)]
+    lines = [
+        f"{page * ARTICLES_PER_PAGE + i + 1}. {linked_title(a.title, a.url, 150)} — {a.chunks} passages · added {a.added_at[:10]}"
+        for i, a in enumerate(shown)
+    ]
     embed = discord.Embed(
         title=f"Indexed articles ({len(articles):,})",
         description="\n".join(lines) if lines else "No articles are indexed yet. An admin can add some with /add.",
@@ -236,18 +245,28 @@ def help_embed(articles: int, passages: int, indexed_at: str, admin_commands: bo
         ),
         colour=ANSWER_COLOR,
     )
-    embed.add_field(name="Ask", value=(
-        "`/ask question:` — a cited answer, with **Show passages** to read the sources in full.\n"
-        "Or mention me with your question, or send me a direct message.\n"
-        "**Follow up in a thread** under an answer: questions there are read with the earlier ones."
-    ), inline=False)
-    embed.add_field(name="Read", value=(
-        "`/summary article:` — a cited summary (start typing a title).\n`/articles` — everything I have read."
-    ), inline=False)
+    embed.add_field(
+        name="Ask",
+        value=(
+            "`/ask question:` — a cited answer, with **Show passages** to read the sources in full.\n"
+            "Or mention me with your question, or send me a direct message.\n"
+            "**Follow up in a thread** under an answer: questions there are read with the earlier ones."
+        ),
+        inline=False,
+    )
+    embed.add_field(
+        name="Read",
+        value=("`/summary article:` — a cited summary (start typing a title).\n`/articles` — everything I have read."),
+        inline=False,
+    )
     if admin_commands:
-        embed.add_field(name="Admins (Manage Server)", value=(
-            "`/add file:` — add an article · `/remove article:` — take one out · `/reindex` — pick up changes in the corpus folder."
-        ), inline=False)
+        embed.add_field(
+            name="Admins (Manage Server)",
+            value=(
+                "`/add file:` — add an article · `/remove article:` — take one out · `/reindex` — pick up changes in the corpus folder."
+            ),
+            inline=False,
+        )
     return fit_embeds([embed])[0]
 
 
@@ -258,6 +277,7 @@ def error_text(error_id: str, doing: str = "answering") -> str:
 
 def article_choices(articles: Sequence[ArticleInfo]) -> list[discord.app_commands.Choice[str]]:
     """Autocomplete choices: the title shown, the article id sent back (both within Discord's 100 characters)."""
-    return [discord.app_commands.Choice(name=shorten(a.title, CHOICE_LIMIT) or a.article_id[:CHOICE_LIMIT],
-                                        value=a.article_id[:CHOICE_LIMIT])
-            for a in articles[:CHOICES_PER_AUTOCOMPLETE]]
+    return [
+        discord.app_commands.Choice(name=shorten(a.title, CHOICE_LIMIT) or a.article_id[:CHOICE_LIMIT], value=a.article_id[:CHOICE_LIMIT])
+        for a in articles[:CHOICES_PER_AUTOCOMPLETE]
+    ]

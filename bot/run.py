@@ -33,8 +33,9 @@ def point_at_discord(settings: Settings) -> None:
 def require_token(settings: Settings) -> str:
     """The bot token, or a clear error saying where to put it."""
     if not settings.discord.token:
-        raise SettingsError("DISCORD_TOKEN is not set: put your bot's token in .env (see .env.example), "
-                            "or use `policybot chat` for the terminal session")
+        raise SettingsError(
+            "DISCORD_TOKEN is not set: put your bot's token in .env (see .env.example), or use `policybot chat` for the terminal session"
+        )
     return settings.discord.token
 
 
@@ -59,8 +60,10 @@ async def serve(bot: PolicyBot, token: str) -> None:
     except discord.LoginFailure:
         raise SettingsError("Discord refused DISCORD_TOKEN; copy the bot token again from the developer portal") from None
     except discord.PrivilegedIntentsRequired:
-        raise SettingsError("enable the Message Content intent for the bot in the Discord developer portal "
-                            "(Bot → Privileged Gateway Intents); mentions and DMs need it") from None
+        raise SettingsError(
+            "enable the Message Content intent for the bot in the Discord developer portal "
+            "(Bot → Privileged Gateway Intents); mentions and DMs need it"
+        ) from None
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

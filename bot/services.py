@@ -105,16 +105,22 @@ def build_fetcher(settings: Settings) -> Fetcher:
     from index.ingestion.fetch import Fetcher, FetchLimits
 
     ingestion = settings.ingestion
-    return Fetcher(FetchLimits(max_bytes=ingestion.fetch_max_bytes, timeout_seconds=ingestion.fetch_timeout_seconds,
-                               allow_loopback=ingestion.fetch_allow_loopback))
+    return Fetcher(
+        FetchLimits(
+            max_bytes=ingestion.fetch_max_bytes,
+            timeout_seconds=ingestion.fetch_timeout_seconds,
+            allow_loopback=ingestion.fetch_allow_loopback,
+        )
+    )
 
 
 def extract_limits(settings: Settings) -> ExtractLimits:
     """Limits on reading fetched pages and uploaded documents."""
     from index.ingestion.extraction import ExtractLimits
 
-    return ExtractLimits(max_bytes=max(settings.ingestion.fetch_max_bytes, settings.index.max_article_bytes),
-                         max_pdf_pages=settings.ingestion.max_pdf_pages)
+    return ExtractLimits(
+        max_bytes=max(settings.ingestion.fetch_max_bytes, settings.index.max_article_bytes), max_pdf_pages=settings.ingestion.max_pdf_pages
+    )
 
 
 def build_adder(settings: Settings, knowledge: KnowledgeBase, fetcher: Fetcher) -> ArticleAdder:
@@ -155,10 +161,22 @@ def build_services(settings: Settings, embedder: Embedder, load_index: bool = Tr
         if report is None and update_index:
             report = knowledge.reindex(warn=lambda message: log.warning("%s", message))
         if report is not None and (report.changed or report.rebuilt):
-            log.info("indexed the corpus: %d added, %d updated, %d removed; %d passages embedded",
-                     len(report.added), len(report.updated), len(report.removed), report.chunks_embedded)
+            log.info(
+                "indexed the corpus: %d added, %d updated, %d removed; %d passages embedded",
+                len(report.added),
+                len(report.updated),
+                len(report.removed),
+                report.chunks_embedded,
+            )
         for skipped in report.skipped if report is not None else ():
             log.warning("skipped %s: %s", skipped.path, skipped.reason)
     fetcher = build_fetcher(settings)
-    return Services(settings, knowledge, AnswerLog(settings.bot_database), ConversationStore(settings.conversations_database),
-                    fetcher, FeedStore(settings.feeds_database), build_adder(settings, knowledge, fetcher))
+    return Services(
+        settings,
+        knowledge,
+        AnswerLog(settings.bot_database),
+        ConversationStore(settings.conversations_database),
+        fetcher,
+        FeedStore(settings.feeds_database),
+        build_adder(settings, knowledge, fetcher),
+    )

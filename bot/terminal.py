@@ -52,11 +52,12 @@ def format_answer(answer: Answer, width: int = 100) -> str:
 def describe_report(report: IndexReport, corpus_dir: Path, index_dir: Path) -> str:
     """One line on what an index run did."""
     parts = [
-        f"{len(report.added)} added", f"{len(report.updated)} updated",
-        f"{len(report.removed)} removed", f"{report.unchanged} unchanged",
+        f"{len(report.added)} added",
+        f"{len(report.updated)} updated",
+        f"{len(report.removed)} removed",
+        f"{report.unchanged} unchanged",
     ]
-    line = f"Indexed {corpus_dir} into {index_dir}: {', '.join(parts)}; " \
-           f"{report.chunks_embedded} chunks embedded in {report.seconds:.1f} s"
+    line = f"Indexed {corpus_dir} into {index_dir}: {', '.join(parts)}; {report.chunks_embedded} chunks embedded in {report.seconds:.1f} s"
     if report.rebuilt:
         line += " (full build)"
     if report.skipped:
@@ -79,8 +80,7 @@ def reindex_with_progress(knowledge: KnowledgeBase, rebuild: bool, quiet: bool, 
         bar.update(done - bar.n)
 
     try:
-        report = knowledge.reindex(progress=progress, rebuild=rebuild,
-                                   warn=lambda message: print(f"policybot: {message}", file=err))
+        report = knowledge.reindex(progress=progress, rebuild=rebuild, warn=lambda message: print(f"policybot: {message}", file=err))
     finally:
         if bar is not None:
             bar.close()

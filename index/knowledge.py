@@ -56,8 +56,9 @@ class Snapshot:
 class KnowledgeBase:
     """Ask, summarise, list and reindex over the current index; safe to call from worker threads."""
 
-    def __init__(self, corpus_dir: Path, index_dir: Path, embedder: Embedder, engine_factory: EngineFactory,
-                 options: IndexOptions = IndexOptions()):
+    def __init__(
+        self, corpus_dir: Path, index_dir: Path, embedder: Embedder, engine_factory: EngineFactory, options: IndexOptions = IndexOptions()
+    ):
         self.corpus_dir = Path(corpus_dir)
         self.index_dir = Path(index_dir)
         self.embedder = embedder
@@ -148,7 +149,7 @@ class KnowledgeBase:
         """The whole paragraph a citation quotes from, or the quote itself when the article is gone."""
         with self.reading() as snapshot:
             text = snapshot.store.article_text(citation.article_id)
-        if not text or text[citation.start:citation.end] != citation.quote:
+        if not text or text[citation.start : citation.end] != citation.quote:
             return citation.quote
         start = text.rfind("\n\n", 0, citation.start)
         end = text.find("\n\n", citation.end)
@@ -202,14 +203,16 @@ class KnowledgeBase:
 
     # ---- changing the index ------------------------------------------------------------------
 
-    def reindex(self, progress: Progress | None = None, rebuild: bool = False,
-                warn: Callable[[str], None] = lambda message: None) -> IndexReport:
+    def reindex(
+        self, progress: Progress | None = None, rebuild: bool = False, warn: Callable[[str], None] = lambda message: None
+    ) -> IndexReport:
         """Bring the index up to date with the corpus and swap it in; ReindexRunningError if one is running."""
         if not self._reindex_lock.acquire(blocking=False):
             raise ReindexRunningError("a reindex is already running")
         try:
-            report, store = update_index(self.corpus_dir, self.index_dir, self.embedder, self.options,
-                                         rebuild=rebuild, progress=progress, warn=warn)
+            report, store = update_index(
+                self.corpus_dir, self.index_dir, self.embedder, self.options, rebuild=rebuild, progress=progress, warn=warn
+            )
             current = self._snapshot
             # Another process (`policybot add`, `watch`, `feed check`) may have written a newer generation.
             if report.changed or report.rebuilt or current is None or store.generation != current.store.generation:

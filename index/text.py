@@ -55,13 +55,17 @@ _NUMBER_WORDS = (
 _MONTHS = "january february march april may june july august september october november december".split()
 _HAS_NUMBER = re.compile(r"\d|\b(?:" + "|".join(_NUMBER_WORDS) + r")\b", re.I)
 _HAS_DATE = re.compile(r"\b(?:1[5-9]\d\d|20\d\d)s?\b|\b(?:" + "|".join(_MONTHS) + r")\b|\bcentury\b", re.I)
-_ASKS_NUMBER = re.compile(r"^\s*(?:how\s+(?:many|much|big|large|long|far|old)|what\s+(?:number|percentage|share|proportion|amount))\b", re.I)
-_ASKS_DATE = re.compile(r"^\s*(?:when\b|(?:in\s+)?what\s+(?:year|month|decade|century|date)\b|(?:in\s+)?which\s+(?:year|month|decade|century)\b)", re.I)
+_ASKS_NUMBER = re.compile(
+    r"^\s*(?:how\s+(?:many|much|big|large|long|far|old)|what\s+(?:number|percentage|share|proportion|amount))\b", re.I
+)
+_ASKS_DATE = re.compile(
+    r"^\s*(?:when\b|(?:in\s+)?what\s+(?:year|month|decade|century|date)\b|(?:in\s+)?which\s+(?:year|month|decade|century)\b)", re.I
+)
 _PROPER_NOUN = re.compile(r"(?<=\s)(?:[A-Z][\w'’-]*)(?:\s+[A-Z][\w'’-]*)*")
 
 
 def expected_answer_type(question: str) -> str | None:
-    """"number" for how-many questions, "date" for when questions, else None."""
+    """ "number" for how-many questions, "date" for when questions, else None."""
     if _ASKS_DATE.search(question):
         return "date"
     if _ASKS_NUMBER.search(question):

@@ -150,8 +150,14 @@ class Citation:
     def as_dict(self) -> dict:
         """The JSON shape of a citation."""
         return {
-            "n": self.n, "article_id": self.article_id, "title": self.title, "url": self.url,
-            "paragraph": self.paragraph, "quote": self.quote, "start": self.start, "end": self.end,
+            "n": self.n,
+            "article_id": self.article_id,
+            "title": self.title,
+            "url": self.url,
+            "paragraph": self.paragraph,
+            "quote": self.quote,
+            "start": self.start,
+            "end": self.end,
             "score": round(float(self.score), 4),
         }
 

@@ -372,23 +372,40 @@ def test_real_model_search(real):
 
 
 def subprocess_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LLM_") and k not in ("RETRIEVAL", "CORPUS_DIR", "INDEX_DIR", "ANN_THRESHOLD")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("LLM_") and k not in ("RETRIEVAL", "CORPUS_DIR", "INDEX_DIR", "ANN_THRESHOLD")
+    }
     env.update(HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", PYTHONPATH=str(ROOT), **extra)
     return env
 
 
 def policybot(tmp_path: Path, *argv: str, stdin: str = "", **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *argv], input=stdin, capture_output=True, text=True,
-        cwd=tmp_path, env=subprocess_env(tmp_path, **env), timeout=240,
+        [sys.executable, "-m", "bot.cli", *argv],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=subprocess_env(tmp_path, **env),
+        timeout=240,
     )
 
 
 @pytest.mark.slow
 def test_subprocess_search_json_from_stdin(real, tmp_path):
     paths = ["--corpus", str(real.corpus), "--index-dir", str(real.index_dir)]
-    result = policybot(tmp_path, *paths, "search", "--json", "-k", "2", "-",
-                       stdin="Who pays for school lunches?\n\n\nAre taller apartment buildings allowed near stations?\n")
+    result = policybot(
+        tmp_path,
+        *paths,
+        "search",
+        "--json",
+        "-k",
+        "2",
+        "-",
+        stdin="Who pays for school lunches?\n\n\nAre taller apartment buildings allowed near stations?\n",
+    )
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["hits"][0]["article_id"] for r in records] == ["school-meals", "housing-zoning"]

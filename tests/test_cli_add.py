@@ -61,12 +61,15 @@ def test_add_a_web_page_from_a_local_server_with_loopback_allowed(run, monkeypat
         assert marker not in article.text
 
 
-@pytest.mark.parametrize("source, message", [
-    ("http://10.0.0.1/page", "private network address"),
-    ("http://[::ffff:169.254.169.254]/", "link-local"),
-    ("ftp://example.org/file.txt", "only http and https"),
-    ("no-such-file.md", "no file no-such-file.md"),
-])
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        ("http://10.0.0.1/page", "private network address"),
+        ("http://[::ffff:169.254.169.254]/", "link-local"),
+        ("ftp://example.org/file.txt", "only http and https"),
+        ("no-such-file.md", "no file no-such-file.md"),
+    ],
+)
 def test_hostile_or_missing_sources_are_refused_and_nothing_changes(run, source, message):
     before = sorted(p.name for p in run.corpus.iterdir())
     code, out, err = run("add", source)
@@ -74,12 +77,15 @@ def test_hostile_or_missing_sources_are_refused_and_nothing_changes(run, source,
     assert sorted(p.name for p in run.corpus.iterdir()) == before
 
 
-@pytest.mark.parametrize("name, data, message", [
-    ("picture.png", b"\x89PNG\r\n\x1a\n", "not an article file"),
-    ("fake.pdf", b"<html><body>not a pdf</body></html>", "not a PDF"),
-    ("empty.md", b"", "empty"),
-    ("binary.txt", b"\x00\x01" * 500, "binary"),
-])
+@pytest.mark.parametrize(
+    "name, data, message",
+    [
+        ("picture.png", b"\x89PNG\r\n\x1a\n", "not an article file"),
+        ("fake.pdf", b"<html><body>not a pdf</body></html>", "not a PDF"),
+        ("empty.md", b"", "empty"),
+        ("binary.txt", b"\x00\x01" * 500, "binary"),
+    ],
+)
 def test_broken_files_are_refused_and_nothing_changes(run, tmp_path, name, data, message):
     path = tmp_path / name
     path.write_bytes(data)
@@ -112,8 +118,10 @@ def test_watch_refuses_a_silly_interval(run):
 def test_feed_subscribe_list_check_and_remove(run, monkeypatch):
     monkeypatch.setenv("FETCH_ALLOW_LOOPBACK", "true")
     with web_server() as (base, routes):
-        feed = f'<?xml version="1.0"?><rss version="2.0"><channel><title>Port news</title><item><title>Pilots</title>' \
-               f'<link>{base}/article</link></item></channel></rss>'
+        feed = (
+            f'<?xml version="1.0"?><rss version="2.0"><channel><title>Port news</title><item><title>Pilots</title>'
+            f"<link>{base}/article</link></item></channel></rss>"
+        )
         routes.add("/feed.xml", lambda h: send(h, 200, feed.encode(), "application/rss+xml"))
         code, out, err = run("feed", "add", f"{base}/feed.xml")
         assert code == EXIT_OK, err

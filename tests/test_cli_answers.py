@@ -22,8 +22,17 @@ from tests.support.cli import Run, clean_environment
 SEED = ROOT / "corpus" / "north-korea-trump-second-term.md"
 ANSWER_KEYS = {"question", "answer", "abstained", "citations", "related", "timings_ms"}
 CITATION_KEYS = {"n", "article_id", "title", "url", "paragraph", "quote", "start", "end", "score"}
-FIGURES = ("recall@1", "recall@5", "recall@10", "answer_accuracy", "citation_precision", "correct_and_cited",
-           "abstention_precision", "abstention_recall", "baseline_accuracy")
+FIGURES = (
+    "recall@1",
+    "recall@5",
+    "recall@10",
+    "answer_accuracy",
+    "citation_precision",
+    "correct_and_cited",
+    "abstention_precision",
+    "abstention_recall",
+    "baseline_accuracy",
+)
 LONG_QUESTION = "why?" * 2_500  # 10,000 characters
 
 
@@ -82,7 +91,7 @@ def assert_answer_record(record: dict, run: Run, timings: set[str] = frozenset({
     assert set(record["timings_ms"]) == timings
     for c in record["citations"]:
         assert set(c) == CITATION_KEYS
-        assert article_text(run, c["article_id"])[c["start"]:c["end"]] == c["quote"]
+        assert article_text(run, c["article_id"])[c["start"] : c["end"]] == c["quote"]
     if record["abstained"]:
         assert record["answer"].startswith(ABSTAIN_PHRASE) and record["citations"] == []
     else:
@@ -123,8 +132,7 @@ def test_ask_off_topic(indexed):
 
 @pytest.mark.parametrize(
     "question, message",
-    [("", "the question is empty"), ("  \t\n ", "the question is empty"),
-     (LONG_QUESTION, "10,000 characters long; the limit is 2,000")],
+    [("", "the question is empty"), ("  \t\n ", "the question is empty"), (LONG_QUESTION, "10,000 characters long; the limit is 2,000")],
     ids=["empty", "whitespace", "10000-chars"],
 )
 def test_ask_refuses_bad_questions_clearly(indexed, question, message):
@@ -161,8 +169,9 @@ def test_ask_odd_questions(indexed, question, words):
 
 
 def test_ask_many_questions_from_stdin(indexed):
-    stdin = "\n".join(["carbon tax on fuel and heating oil per tonne", "", "   ", LONG_QUESTION, "🙂",
-                       "free lunches for primary school pupils"])
+    stdin = "\n".join(
+        ["carbon tax on fuel and heating oil per tonne", "", "   ", LONG_QUESTION, "🙂", "free lunches for primary school pupils"]
+    )
     code, out, err = indexed("ask", "--json", "-", stdin=stdin)
     records = [json.loads(line) for line in out.splitlines()]
     assert len(records) == 4  # blank lines skipped; one JSON object per question line
@@ -285,12 +294,19 @@ def figure_lines(out: str) -> dict[str, str]:
 
 def test_eval_jsonl_against_the_index(indexed, tmp_path):
     questions = tmp_path / "questions.jsonl"
-    questions.write_text("\n".join(json.dumps(q) for q in [
-        {"id": "tax", "question": "carbon tax on fuel and heating oil per tonne", "answers": ["forty euros"]},
-        {"id": "meals", "question": "free lunches for primary school pupils", "answers": ["September"]},
-        {"id": "dividend", "question": "and the dividend?", "history": ["carbon tax revenue"], "answers": ["dividend"]},
-        {"id": "france", "question": "What is the capital of France?", "answerable": False},
-    ]) + "\n", encoding="utf-8")
+    questions.write_text(
+        "\n".join(
+            json.dumps(q)
+            for q in [
+                {"id": "tax", "question": "carbon tax on fuel and heating oil per tonne", "answers": ["forty euros"]},
+                {"id": "meals", "question": "free lunches for primary school pupils", "answers": ["September"]},
+                {"id": "dividend", "question": "and the dividend?", "history": ["carbon tax revenue"], "answers": ["dividend"]},
+                {"id": "france", "question": "What is the capital of France?", "answerable": False},
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     report = tmp_path / "report.json"
     code, out, err = indexed("eval", str(questions), "--report", str(report))
     assert code == EXIT_OK, err
@@ -399,9 +415,23 @@ def chat(run: Run, lines: list[str], build: bool = False) -> tuple[int, Script, 
 
 
 def test_chat_commands_and_bad_input(indexed, histories):
-    lines = ["", "🙂", LONG_QUESTION, "/summary nonexistent", "/summary", "/passages", "/PASSAGES carbon tax",
-             "/articles", "carbon tax on fuel per tonne", "and the dividend?", "/new", "and the dividend?",
-             "/reindex", "/frobnicate now", "/help"]
+    lines = [
+        "",
+        "🙂",
+        LONG_QUESTION,
+        "/summary nonexistent",
+        "/summary",
+        "/passages",
+        "/PASSAGES carbon tax",
+        "/articles",
+        "carbon tax on fuel per tonne",
+        "and the dividend?",
+        "/new",
+        "and the dividend?",
+        "/reindex",
+        "/frobnicate now",
+        "/help",
+    ]
     code, script, out, err = chat(indexed, lines)
     assert code == EXIT_OK and script.read == len(lines)  # ends at EOF
     assert out.startswith("policybot — 4 article(s), ")
@@ -421,8 +451,12 @@ def test_chat_commands_and_bad_input(indexed, histories):
     assert replies["/help"].strip() == CHAT_HELP
     # A question without words is not kept as a turn; the follow-up was read with the question
     # before it; after /new it was not.
-    assert histories == [("🙂", []), ("carbon tax on fuel per tonne", []),
-                         ("and the dividend?", ["carbon tax on fuel per tonne"]), ("and the dividend?", [])]
+    assert histories == [
+        ("🙂", []),
+        ("carbon tax on fuel per tonne", []),
+        ("and the dividend?", ["carbon tax on fuel per tonne"]),
+        ("and the dividend?", []),
+    ]
     assert set(script.prompts) == {"\nquestion> "}
 
 
@@ -468,8 +502,18 @@ def test_ask_the_seed_article(seed_run):
 
 @pytest.mark.slow
 def test_chat_with_the_real_model(seed_run, histories):
-    lines = ["What did Russia buy from North Korea?", "And what about China?", "/summary foreign short",
-             "/articles", "/passages Russia ammunition", "/new", "/help", "/nonsense", "/quit", "never read"]
+    lines = [
+        "What did Russia buy from North Korea?",
+        "And what about China?",
+        "/summary foreign short",
+        "/articles",
+        "/passages Russia ammunition",
+        "/new",
+        "/help",
+        "/nonsense",
+        "/quit",
+        "never read",
+    ]
     code, script, out, _ = chat(seed_run, lines)
     assert code == EXIT_OK and script.read == 9
     replies = dict(zip(lines, script.replies()))
@@ -485,5 +529,7 @@ def test_chat_with_the_real_model(seed_run, histories):
     assert CHAT_HELP in replies["/help"]
     assert "Unknown command /nonsense" in replies["/nonsense"]
     assert replies["/quit"] == ""
-    assert histories == [("What did Russia buy from North Korea?", []),
-                         ("And what about China?", ["What did Russia buy from North Korea?"])]
+    assert histories == [
+        ("What did Russia buy from North Korea?", []),
+        ("And what about China?", ["What did Russia buy from North Korea?"]),
+    ]

@@ -45,9 +45,7 @@ def make_bot(*, members_intent: bool = False, message_content: bool = True) -> c
     intents = discord.Intents.default()
     intents.message_content = message_content
     intents.members = members_intent
-    bot = QuickBot(
-        command_prefix="!", intents=intents, guild_ready_timeout=0.05, allowed_mentions=discord.AllowedMentions.none()
-    )
+    bot = QuickBot(command_prefix="!", intents=intents, guild_ready_timeout=0.05, allowed_mentions=discord.AllowedMentions.none())
     bot.seen = {"errors": [], "dm_channel_types": [], "threads_created": [], "resumed": 0, "contents": []}
 
     @bot.tree.command(name="echo", description="Echo text back after thinking")
@@ -265,7 +263,7 @@ def test_reply_becomes_a_thread_and_the_answer_goes_into_it() -> None:
     async def scenario(emulator: DiscordEmulator, bot: commands.Bot) -> None:
         await emulator.send_message("open a thread please", mention_bot=True)
         answer = await emulator.wait_for(lambda: next((m for m in emulator.messages if m["content"] == "Answer in the thread."), None), 5)
-        (thread_id, thread), = emulator.threads.items()
+        ((thread_id, thread),) = emulator.threads.items()
         reply = next(m for m in emulator.messages if m["content"].startswith("Let's take"))
         assert thread_id == int(reply["id"])  # a thread started from a message shares its id
         assert thread["type"] == 11 and thread["owner_id"] == emulator.bot_user["id"]

@@ -40,9 +40,13 @@ def test_defaults(tmp_path):
 
 
 def test_dotenv_is_read(tmp_path):
-    settings = load({}, "# comment\nCORPUS_DIR=articles\nRETRIEVAL=bm25\nANN_THRESHOLD=5000\n"
-                        "CHUNK_TOKENS=200\nCHUNK_OVERLAP_SENTENCES=0\nMAX_ARTICLE_MB=2\n"
-                        f"DISCORD_TOKEN='{TOKEN}'\nEMBEDDING_MODEL=my-model\n", tmp_path)
+    settings = load(
+        {},
+        "# comment\nCORPUS_DIR=articles\nRETRIEVAL=bm25\nANN_THRESHOLD=5000\n"
+        "CHUNK_TOKENS=200\nCHUNK_OVERLAP_SENTENCES=0\nMAX_ARTICLE_MB=2\n"
+        f"DISCORD_TOKEN='{TOKEN}'\nEMBEDDING_MODEL=my-model\n",
+        tmp_path,
+    )
     assert settings.index.corpus_dir == Path("articles")
     assert settings.index.retrieval == "bm25"
     assert settings.index.ann_threshold == 5000
@@ -54,8 +58,9 @@ def test_dotenv_is_read(tmp_path):
 
 
 def test_environment_overrides_dotenv(tmp_path):
-    settings = load({"RETRIEVAL": "dense", "INDEX_DIR": "/tmp/elsewhere"},
-                    "RETRIEVAL=bm25\nINDEX_DIR=from-dotenv\nCORPUS_DIR=kept\n", tmp_path)
+    settings = load(
+        {"RETRIEVAL": "dense", "INDEX_DIR": "/tmp/elsewhere"}, "RETRIEVAL=bm25\nINDEX_DIR=from-dotenv\nCORPUS_DIR=kept\n", tmp_path
+    )
     assert settings.index.retrieval == "dense"
     assert settings.index.index_dir == Path("/tmp/elsewhere")
     assert settings.index.corpus_dir == Path("kept")
@@ -153,11 +158,19 @@ def test_every_secret_field_is_hidden_from_repr():
 
 
 def test_index_options_follow_settings(tmp_path):
-    settings = load({"CHUNK_TOKENS": "96", "CHUNK_OVERLAP_SENTENCES": "2", "MAX_ARTICLE_MB": "3",
-                     "ANN_INDEX": "flat", "ANN_THRESHOLD": "2000"}, None, tmp_path)
+    settings = load(
+        {"CHUNK_TOKENS": "96", "CHUNK_OVERLAP_SENTENCES": "2", "MAX_ARTICLE_MB": "3", "ANN_INDEX": "flat", "ANN_THRESHOLD": "2000"},
+        None,
+        tmp_path,
+    )
     options = settings.index.options()
     assert (options.target_tokens, options.overlap_sentences, options.max_article_bytes, options.ann_mode, options.ann_threshold) == (
-        96, 2, 3 * 2**20, "flat", 2000)
+        96,
+        2,
+        3 * 2**20,
+        "flat",
+        2000,
+    )
 
 
 def test_discord_settings_defaults_and_values(tmp_path):
@@ -165,10 +178,19 @@ def test_discord_settings_defaults_and_values(tmp_path):
     assert settings.discord.dev_guild_id is None and settings.discord.admin_role_id is None
     assert settings.discord.ask_cooldown_seconds == 5 and settings.discord.allow_dms and settings.discord.max_concurrent_answers == 4
     assert settings.discord.api_url is None and settings.discord.gateway_url is None
-    settings = load({"DEV_GUILD_ID": "123456789012345678", "ADMIN_ROLE_ID": "42", "ASK_COOLDOWN_SECONDS": "0",
-                     "ALLOW_DMS": "off", "MAX_CONCURRENT_ANSWERS": "2",
-                     "DISCORD_API_URL": "http://127.0.0.1:8080/api/v10/", "DISCORD_GATEWAY_URL": "ws://127.0.0.1:8080"},
-                    None, tmp_path)
+    settings = load(
+        {
+            "DEV_GUILD_ID": "123456789012345678",
+            "ADMIN_ROLE_ID": "42",
+            "ASK_COOLDOWN_SECONDS": "0",
+            "ALLOW_DMS": "off",
+            "MAX_CONCURRENT_ANSWERS": "2",
+            "DISCORD_API_URL": "http://127.0.0.1:8080/api/v10/",
+            "DISCORD_GATEWAY_URL": "ws://127.0.0.1:8080",
+        },
+        None,
+        tmp_path,
+    )
     assert settings.discord.dev_guild_id == 123456789012345678 and settings.discord.admin_role_id == 42
     assert settings.discord.ask_cooldown_seconds == 0 and not settings.discord.allow_dms and settings.discord.max_concurrent_answers == 2
     assert settings.discord.api_url == "http://127.0.0.1:8080/api/v10"

@@ -55,8 +55,10 @@ def admin_only():
 
 def describe_reindex(report: IndexReport) -> str:
     """The final line of a reindex: what changed and how long it took."""
-    line = (f"Reindexed in {report.seconds:.1f} s: {len(report.added)} added, {len(report.updated)} updated, "
-            f"{len(report.removed)} removed, {report.unchanged} unchanged; {report.chunks_embedded:,} passages embedded.")
+    line = (
+        f"Reindexed in {report.seconds:.1f} s: {len(report.added)} added, {len(report.updated)} updated, "
+        f"{len(report.removed)} removed, {report.unchanged} unchanged; {report.chunks_embedded:,} passages embedded."
+    )
     if report.skipped:
         skipped = "; ".join(f"{s.path}: {s.reason}" for s in report.skipped[:5])
         more = f" (and {len(report.skipped) - 5} more)" if len(report.skipped) > 5 else ""
@@ -64,8 +66,7 @@ def describe_reindex(report: IndexReport) -> str:
     return shorten(line, CONTENT_LIMIT)
 
 
-async def reindex_with_progress(bot: PolicyBot, interaction: discord.Interaction, intro: str,
-                                rebuild: bool = False) -> IndexReport:
+async def reindex_with_progress(bot: PolicyBot, interaction: discord.Interaction, intro: str, rebuild: bool = False) -> IndexReport:
     """Run the reindex in a worker thread, editing the deferred reply with progress at most once a second."""
     progress = {"done": 0, "total": 0}
 
@@ -91,8 +92,9 @@ async def reindex_with_progress(bot: PolicyBot, interaction: discord.Interaction
             shown, last_edit = state, time.monotonic()
 
 
-async def reindex_or_explain(bot: PolicyBot, interaction: discord.Interaction, intro: str,
-                             rebuild: bool = False, wait: bool = False) -> IndexReport | None:
+async def reindex_or_explain(
+    bot: PolicyBot, interaction: discord.Interaction, intro: str, rebuild: bool = False, wait: bool = False
+) -> IndexReport | None:
     """A reindex, or None after telling the admin why not.
 
     With `wait` (a change was already saved, so it must be indexed), a reindex that is already
@@ -108,9 +110,12 @@ async def reindex_or_explain(bot: PolicyBot, interaction: discord.Interaction, i
             await interaction.edit_original_response(content=f"{intro} waiting for the reindex that is running…")
             await asyncio.sleep(2)
         except IndexBusyError:
-            await interaction.edit_original_response(content=(
-                "The index is being written by another program (`policybot index`, `add` or `watch`). "
-                "The change is saved in the corpus; run `/reindex` once that program has finished."))
+            await interaction.edit_original_response(
+                content=(
+                    "The index is being written by another program (`policybot index`, `add` or `watch`). "
+                    "The change is saved in the corpus; run `/reindex` once that program has finished."
+                )
+            )
             return None
 
 
@@ -129,8 +134,9 @@ async def final_report(interaction: discord.Interaction, text: str) -> None:
 class AdminCog(commands.Cog, name="Admin"):
     """Changing what the bot knows."""
 
-    add = app_commands.Group(name="add", description="Add an article to the library",
-                             default_permissions=ADMIN_PERMISSIONS, guild_only=True)
+    add = app_commands.Group(
+        name="add", description="Add an article to the library", default_permissions=ADMIN_PERMISSIONS, guild_only=True
+    )
 
     def __init__(self, bot: PolicyBot):
         self.bot = bot
@@ -188,7 +194,8 @@ class AdminCog(commands.Cog, name="Admin"):
             limit = settings.index.max_article_bytes
             if file.size > limit:
                 await interaction.edit_original_response(
-                    content=f"Nothing added: {file.filename} is {file.size / 2**20:.1f} MB; the limit is {limit / 2**20:.0f} MB.")
+                    content=f"Nothing added: {file.filename} is {file.size / 2**20:.1f} MB; the limit is {limit / 2**20:.0f} MB."
+                )
                 return
             data = await file.read()
             await self.save_and_index(interaction, lambda: adder.add_file(file.filename, data), "file")

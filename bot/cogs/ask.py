@@ -33,10 +33,7 @@ EMPTY_MENTION_REPLY = (
     "Ask me a question about the indexed articles — for example, mention me with "
     "“what did the Hanoi summit achieve?” — or use `/ask`. `/help` says what I know."
 )
-THREAD_WELCOME = (
-    "Ask follow-up questions here — no need to mention me. I read each one with the earlier questions "
-    "in this thread."
-)
+THREAD_WELCOME = "Ask follow-up questions here — no need to mention me. I read each one with the earlier questions in this thread."
 
 
 @dataclass(frozen=True)
@@ -90,10 +87,13 @@ class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=r"pb:vote:(
     def __init__(self, answer_id: int, vote: str):
         self.answer_id = answer_id
         self.vote = vote
-        super().__init__(discord.ui.Button(
-            emoji="👍" if vote == "up" else "👎", style=discord.ButtonStyle.secondary,
-            custom_id=f"pb:vote:{answer_id}:{vote}",
-        ))
+        super().__init__(
+            discord.ui.Button(
+                emoji="👍" if vote == "up" else "👎",
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"pb:vote:{answer_id}:{vote}",
+            )
+        )
 
     @classmethod
     async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /):
@@ -120,8 +120,9 @@ class PassagesButton(discord.ui.DynamicItem[discord.ui.Button], template=r"pb:pa
 
     def __init__(self, answer_id: int):
         self.answer_id = answer_id
-        super().__init__(discord.ui.Button(label="Show passages", emoji="📄", style=discord.ButtonStyle.primary,
-                                           custom_id=f"pb:passages:{answer_id}"))
+        super().__init__(
+            discord.ui.Button(label="Show passages", emoji="📄", style=discord.ButtonStyle.primary, custom_id=f"pb:passages:{answer_id}")
+        )
 
     @classmethod
     async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /):
@@ -148,8 +149,11 @@ class ThreadButton(discord.ui.DynamicItem[discord.ui.Button], template=r"pb:thre
 
     def __init__(self, answer_id: int):
         self.answer_id = answer_id
-        super().__init__(discord.ui.Button(label="Follow up in a thread", emoji="🧵", style=discord.ButtonStyle.secondary,
-                                           custom_id=f"pb:thread:{answer_id}"))
+        super().__init__(
+            discord.ui.Button(
+                label="Follow up in a thread", emoji="🧵", style=discord.ButtonStyle.secondary, custom_id=f"pb:thread:{answer_id}"
+            )
+        )
 
     @classmethod
     async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /):
@@ -175,8 +179,7 @@ async def open_follow_up_thread(bot: PolicyBot, interaction: discord.Interaction
     """Start (once) a public thread from the answer's message and seed its conversation with the answer."""
     message = interaction.message
     if interaction.guild is None or message is None or isinstance(interaction.channel, discord.Thread):
-        await send_private(interaction, "Follow-up threads work under answers in server channels. "
-                                        "Here, just ask your next question.")
+        await send_private(interaction, "Follow-up threads work under answers in server channels. Here, just ask your next question.")
         return
     # Acknowledge first: the lock below may be held by another click while Discord creates a thread.
     await interaction.response.defer(ephemeral=True, thinking=True)
@@ -212,8 +215,9 @@ class AskCog(commands.Cog, name="Ask"):
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(VoteButton, PassagesButton, ThreadButton)
 
-    async def answer(self, question: str, user_id: int, guild_id: int | None, channel_id: int | None,
-                     conversation: str | None, offer_thread: bool) -> tuple[Asked, discord.ui.View]:
+    async def answer(
+        self, question: str, user_id: int, guild_id: int | None, channel_id: int | None, conversation: str | None, offer_thread: bool
+    ) -> tuple[Asked, discord.ui.View]:
         """Answer in a worker thread, record the answer, and build its embed and buttons."""
         services = self.bot.services
         started = time.perf_counter()
@@ -253,9 +257,14 @@ class AskCog(commands.Cog, name="Ask"):
         async with self.bot.tracked():
             in_thread = self.is_bot_thread(interaction.channel_id)
             conversation = thread_conversation(interaction.channel_id) if in_thread else None
-            asked, view = await self.answer(question, interaction.user.id, interaction.guild_id, interaction.channel_id,
-                                            conversation, offer_thread=interaction.guild_id is not None
-                                            and not isinstance(interaction.channel, discord.Thread))
+            asked, view = await self.answer(
+                question,
+                interaction.user.id,
+                interaction.guild_id,
+                interaction.channel_id,
+                conversation,
+                offer_thread=interaction.guild_id is not None and not isinstance(interaction.channel, discord.Thread),
+            )
             await interaction.edit_original_response(embed=asked.embed, view=view)
 
     @commands.Cog.listener()
@@ -296,15 +305,22 @@ class AskCog(commands.Cog, name="Ask"):
             try:
                 async with message.channel.typing():
                     asked, view = await self.answer(
-                        question, message.author.id, message.guild.id if message.guild else None, message.channel.id,
-                        conversation, offer_thread=message.guild is not None and conversation is None
-                        and not isinstance(message.channel, discord.Thread),
+                        question,
+                        message.author.id,
+                        message.guild.id if message.guild else None,
+                        message.channel.id,
+                        conversation,
+                        offer_thread=message.guild is not None and conversation is None and not isinstance(message.channel, discord.Thread),
                     )
                 await message.reply(embed=asked.embed, view=view, mention_author=False)
             except Exception as exc:
                 error_id = new_error_id()
-                log.error("error %s while answering a message from user %s", error_id, message.author.id,
-                          exc_info=(type(exc), exc, exc.__traceback__))
+                log.error(
+                    "error %s while answering a message from user %s",
+                    error_id,
+                    message.author.id,
+                    exc_info=(type(exc), exc, exc.__traceback__),
+                )
                 try:
                     await message.reply(error_text(error_id), mention_author=False)
                 except discord.HTTPException:

@@ -40,8 +40,12 @@ def describe_subscription(check: FeedCheck) -> str:
 class FeedsCog(commands.Cog, name="Feeds"):
     """RSS and Atom subscriptions whose new items become articles."""
 
-    feed = app_commands.Group(name="feed", description="RSS and Atom feeds whose new items are added as articles",
-                              default_permissions=ADMIN_PERMISSIONS, guild_only=True)
+    feed = app_commands.Group(
+        name="feed",
+        description="RSS and Atom feeds whose new items are added as articles",
+        default_permissions=ADMIN_PERMISSIONS,
+        guild_only=True,
+    )
 
     def __init__(self, bot: PolicyBot):
         self.bot = bot
@@ -129,8 +133,11 @@ class FeedsCog(commands.Cog, name="Feeds"):
         if not feeds:
             await interaction.response.send_message("No feeds yet. Subscribe with `/feed add url:`.", ephemeral=True)
             return
-        lines = [f"{f.feed_id}. {f.title} — <{f.url}> · checked {(f.checked_at or 'never')[:16].replace('T', ' ')}"
-                 + (f" · problem: {f.last_error}" if f.last_error else "") for f in feeds]
+        lines = [
+            f"{f.feed_id}. {f.title} — <{f.url}> · checked {(f.checked_at or 'never')[:16].replace('T', ' ')}"
+            + (f" · problem: {f.last_error}" if f.last_error else "")
+            for f in feeds
+        ]
         await interaction.response.send_message(shorten("\n".join(lines), CONTENT_LIMIT), ephemeral=True)
 
     @feed.command(name="remove", description="Unsubscribe from a feed; its articles stay (admins)")
@@ -145,14 +152,15 @@ class FeedsCog(commands.Cog, name="Feeds"):
             await interaction.response.send_message(shorten(f"Nothing removed: {exc}.", CONTENT_LIMIT), ephemeral=True)
             return
         await asyncio.to_thread(store.remove, found.feed_id)
-        await interaction.response.send_message(f"Unsubscribed from “{found.title}”; its articles stay in the library.",
-                                                ephemeral=True)
+        await interaction.response.send_message(f"Unsubscribed from “{found.title}”; its articles stay in the library.", ephemeral=True)
 
     @remove.autocomplete("feed")
     async def feed_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
         """Feeds whose title or URL contains what was typed."""
         wanted = current.casefold()
-        feeds = [f for f in await asyncio.to_thread(self.bot.services.feeds.feeds) if wanted in f.title.casefold() or wanted in f.url.casefold()]
+        feeds = [
+            f for f in await asyncio.to_thread(self.bot.services.feeds.feeds) if wanted in f.title.casefold() or wanted in f.url.casefold()
+        ]
         return [app_commands.Choice(name=shorten(f"{f.feed_id}. {f.title}", CHOICE_LIMIT), value=str(f.feed_id)) for f in feeds[:25]]
 
 

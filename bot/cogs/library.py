@@ -32,8 +32,9 @@ def no_article_message(knowledge, typed: str) -> str:
     if len(matches) > 1:
         shown = "; ".join(f"“{m.title}”" for m in matches[:5])
         return shorten(f"Several articles match “{typed}”: {shown}. Pick one from the list as you type.", CONTENT_LIMIT)
-    return shorten(f"No indexed article matches “{typed}”. Start typing a title and pick it from the list, or see `/articles`.",
-                   CONTENT_LIMIT)
+    return shorten(
+        f"No indexed article matches “{typed}”. Start typing a title and pick it from the list, or see `/articles`.", CONTENT_LIMIT
+    )
 
 
 class ArticlesPageButton(discord.ui.DynamicItem[discord.ui.Button], template=r"pb:articles:(?P<page>\d{1,6}):(?P<way>prev|next)"):
@@ -42,10 +43,14 @@ class ArticlesPageButton(discord.ui.DynamicItem[discord.ui.Button], template=r"p
     def __init__(self, page: int, way: str, disabled: bool = False):
         self.page = page
         self.way = way
-        super().__init__(discord.ui.Button(
-            emoji="◀️" if way == "prev" else "▶️", style=discord.ButtonStyle.secondary,
-            custom_id=f"pb:articles:{page}:{way}", disabled=disabled,
-        ))
+        super().__init__(
+            discord.ui.Button(
+                emoji="◀️" if way == "prev" else "▶️",
+                style=discord.ButtonStyle.secondary,
+                custom_id=f"pb:articles:{page}:{way}",
+                disabled=disabled,
+            )
+        )
 
     @classmethod
     async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /):
@@ -86,8 +91,9 @@ class LibraryCog(commands.Cog, name="Library"):
     @app_commands.command(name="summary", description="A cited summary of one article")
     @app_commands.describe(article="Start typing a title and pick the article", length="How long (default: medium)")
     @app_commands.choices(length=LENGTHS)
-    async def summary(self, interaction: discord.Interaction, article: app_commands.Range[str, 1, 200],
-                      length: app_commands.Choice[str] | None = None) -> None:
+    async def summary(
+        self, interaction: discord.Interaction, article: app_commands.Range[str, 1, 200], length: app_commands.Choice[str] | None = None
+    ) -> None:
         """Summarise the chosen article in a worker thread."""
         knowledge = self.bot.services.knowledge
         chosen = length.value if length else "medium"
@@ -127,4 +133,3 @@ class LibraryCog(commands.Cog, name="Library"):
 async def setup(bot: PolicyBot) -> None:
     """Extension entry point."""
     await bot.add_cog(LibraryCog(bot))
-

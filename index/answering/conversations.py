@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from index.database import open_database
@@ -52,10 +52,12 @@ class ConversationStore:
 
     def add(self, conversation: str, question: str, answer: str) -> None:
         """Record one exchange."""
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        now = datetime.now(UTC).isoformat(timespec="seconds")
         with self._lock:
-            self._db.execute("INSERT INTO turns (conversation, question, answer, asked_at) VALUES (?,?,?,?)",
-                             (self._check(conversation), question, answer, now))
+            self._db.execute(
+                "INSERT INTO turns (conversation, question, answer, asked_at) VALUES (?,?,?,?)",
+                (self._check(conversation), question, answer, now),
+            )
 
     def close(self) -> None:
         """Close the database."""

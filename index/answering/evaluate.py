@@ -117,11 +117,12 @@ def contains_gold(text: str, answers: Sequence[str]) -> bool:
 def first_sentence(text: str) -> str:
     """The first sentence of a passage (the plain baseline's answer)."""
     spans = sentence_spans(text, Span(0, len(text)))
-    return text[spans[0].start:spans[0].end] if spans else text
+    return text[spans[0].start : spans[0].end] if spans else text
 
 
-def evaluate(engine: ExtractiveEngine, questions: Sequence[EvalQuestion], k: int = 10,
-             progress: Callable[[int, int], None] | None = None) -> list[QuestionResult]:
+def evaluate(
+    engine: ExtractiveEngine, questions: Sequence[EvalQuestion], k: int = 10, progress: Callable[[int, int], None] | None = None
+) -> list[QuestionResult]:
     """Answer every question with abstention switched off, recording the best sentence score.
 
     Abstention is then decided afterwards for any threshold (see `decide`), so one run gives
@@ -131,7 +132,7 @@ def evaluate(engine: ExtractiveEngine, questions: Sequence[EvalQuestion], k: int
     retrieved = {}
     batch = 64
     for offset in range(0, len(questions), batch):
-        part = questions[offset:offset + batch]
+        part = questions[offset : offset + batch]
         queries = [" ".join([*q.history[-1:], q.question]) if q.history else q.question for q in part]
         for q, hits in zip(part, engine.retriever.search_many(queries, k)):
             retrieved[q.id] = hits
@@ -142,14 +143,21 @@ def evaluate(engine: ExtractiveEngine, questions: Sequence[EvalQuestion], k: int
         hits = retrieved[q.id]
         gold_rank = next((h.rank for h in hits if contains_gold(h.chunk.text, q.answers)), None) if q.answerable else None
         baseline = first_sentence(hits[0].chunk.text) if hits else ""
-        results.append(QuestionResult(
-            id=q.id, question=q.question, answerable=q.answerable, best_score=trace.best_score,
-            abstained=answer.abstained,
-            correct=q.answerable and not answer.abstained and contains_gold(answer.text, q.answers),
-            cited=q.answerable and any(contains_gold(c.quote, q.answers) for c in answer.citations),
-            baseline_correct=q.answerable and contains_gold(baseline, q.answers),
-            first_gold_rank=gold_rank, total_ms=answer.timings_ms.get("total", 0.0), answer=answer.text,
-        ))
+        results.append(
+            QuestionResult(
+                id=q.id,
+                question=q.question,
+                answerable=q.answerable,
+                best_score=trace.best_score,
+                abstained=answer.abstained,
+                correct=q.answerable and not answer.abstained and contains_gold(answer.text, q.answers),
+                cited=q.answerable and any(contains_gold(c.quote, q.answers) for c in answer.citations),
+                baseline_correct=q.answerable and contains_gold(baseline, q.answers),
+                first_gold_rank=gold_rank,
+                total_ms=answer.timings_ms.get("total", 0.0),
+                answer=answer.text,
+            )
+        )
         if progress:
             progress(done, len(questions))
     return results
@@ -210,8 +218,10 @@ def out_of_corpus_questions(path: Path, corpus_titles: set[str], limit: int, see
         raise EvalFileError(f"{path}: not SQuAD JSON ({exc})") from None
     outside = [
         EvalQuestion(f"outside-{qa['id']}", qa["question"].strip(), (), False)
-        for article in data if article["title"].replace("_", " ") not in corpus_titles
-        for paragraph in article["paragraphs"] for qa in paragraph["qas"]
+        for article in data
+        if article["title"].replace("_", " ") not in corpus_titles
+        for paragraph in article["paragraphs"]
+        for qa in paragraph["qas"]
     ]
     return sample(outside, limit, seed)
 

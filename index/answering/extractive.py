@@ -131,8 +131,12 @@ class ExtractiveEngine:
         """The answer with what led to it: the retrieved passages and the best sentence score."""
         started = time.perf_counter()
         if not has_words(question):
-            answer = Answer(question, f"{ABSTAIN_PHRASE} anything about that: ask a question in words.", True,
-                            timings_ms={"embed": 0.0, "search": 0.0, "answer": 0.0, "total": 0.0})
+            answer = Answer(
+                question,
+                f"{ABSTAIN_PHRASE} anything about that: ask a question in words.",
+                True,
+                timings_ms={"embed": 0.0, "search": 0.0, "answer": 0.0, "total": 0.0},
+            )
             return AnswerTrace(answer, (), 0.0)
         query = contextual_query(question, history)
         timings: dict[str, float] = {}
@@ -170,7 +174,7 @@ class ExtractiveEngine:
             chunk = hit.chunk
             anchor: int | None = None  # start of the last sentence that stands on its own
             for span in sentence_spans(chunk.text, Span(0, len(chunk.text))):
-                text = chunk.text[span.start:span.end]
+                text = chunk.text[span.start : span.end]
                 lean = leans_back(text)
                 # A sentence that leans on the one before it ("It has tested…") is read with it.
                 context_start = anchor if lean and anchor is not None else span.start
@@ -180,7 +184,7 @@ class ExtractiveEngine:
                 if key in seen or not has_words(text):
                     continue
                 seen.add(key)
-                context = plain_sentence(chunk.text[context_start:span.end])
+                context = plain_sentence(chunk.text[context_start : span.end])
                 located.append((hit, chunk.start + span.start, chunk.start + span.end, text, context))
         if not located:
             return []
@@ -251,7 +255,9 @@ class ExtractiveEngine:
             while probe > 0 and text[probe - 1].isspace():
                 probe -= 1
             previous = by_end.get((cand.hit.chunk.article_id, cand.hit.chunk.start + probe))
-            if previous is not None and all(previous.start != r.start or previous.hit.chunk.article_id != r.hit.chunk.article_id for r in result):
+            if previous is not None and all(
+                previous.start != r.start or previous.hit.chunk.article_id != r.hit.chunk.article_id for r in result
+            ):
                 result.append(previous)
                 pending.append(previous)
         return result
@@ -269,11 +275,19 @@ class ExtractiveEngine:
         for key, members in groups.items():
             chunk = members[0].hit.chunk
             start, end = min(m.start for m in members), max(m.end for m in members)
-            citations.append(Citation(
-                n=numbers[key], article_id=chunk.article_id, title=chunk.title, url=chunk.url,
-                paragraph=chunk.paragraph, quote=chunk.text[start - chunk.start:end - chunk.start],
-                start=start, end=end, score=max(m.score for m in members),
-            ))
+            citations.append(
+                Citation(
+                    n=numbers[key],
+                    article_id=chunk.article_id,
+                    title=chunk.title,
+                    url=chunk.url,
+                    paragraph=chunk.paragraph,
+                    quote=chunk.text[start - chunk.start : end - chunk.start],
+                    start=start,
+                    end=end,
+                    score=max(m.score for m in members),
+                )
+            )
         parts: list[str] = []
         for position, cand in enumerate(chosen):
             parts.append(plain_sentence(cand.text))
@@ -285,8 +299,17 @@ class ExtractiveEngine:
     def abstain(self, question: str, hits: Sequence[Hit]) -> Answer:
         """The fixed "don't say" answer, with the closest passages as related reading when close."""
         related = tuple(
-            Citation(n=i, article_id=h.chunk.article_id, title=h.chunk.title, url=h.chunk.url,
-                     paragraph=h.chunk.paragraph, quote=h.chunk.text, start=h.chunk.start, end=h.chunk.end, score=h.score)
+            Citation(
+                n=i,
+                article_id=h.chunk.article_id,
+                title=h.chunk.title,
+                url=h.chunk.url,
+                paragraph=h.chunk.paragraph,
+                quote=h.chunk.text,
+                start=h.chunk.start,
+                end=h.chunk.end,
+                score=h.score,
+            )
             for i, h in enumerate([h for h in hits if h.score >= self.config.related_above][:3], start=1)
         )
         text = f"{ABSTAIN_PHRASE} anything that answers this question."

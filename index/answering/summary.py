@@ -42,10 +42,10 @@ def article_sentences(text: str) -> list[ArticleSentence]:
     sentences: list[ArticleSentence] = []
     for number, paragraph in enumerate(paragraph_spans(text), start=1):
         for span in sentence_spans(text, paragraph):
-            piece = text[span.start:span.end]
+            piece = text[span.start : span.end]
             previous = sentences[-1] if sentences else None
             if previous and previous.paragraph == number and leans_back(piece) and len(previous.text.split()) < 40:
-                sentences[-1] = ArticleSentence(number, previous.start, span.end, text[previous.start:span.end])
+                sentences[-1] = ArticleSentence(number, previous.start, span.end, text[previous.start : span.end])
             else:
                 sentences.append(ArticleSentence(number, span.start, span.end, piece))
     return sentences
@@ -95,8 +95,9 @@ def summarize_text(article_id: str, title: str, url: str, text: str, embedder: E
         return Answer(f"summary of {title}", "This article has no text to summarise.", True)
     eligible = [i for i, s in enumerate(sentences) if len(s.text.split()) >= MIN_SENTENCE_WORDS] or list(range(len(sentences)))
     vectors = embedder.embed([plain_sentence(s.text) for s in sentences])
-    picked = select_central(vectors, eligible, SUMMARY_SENTENCES[length], [s.paragraph for s in sentences],
-                            [informativeness(s.text) for s in sentences])
+    picked = select_central(
+        vectors, eligible, SUMMARY_SENTENCES[length], [s.paragraph for s in sentences], [informativeness(s.text) for s in sentences]
+    )
     citations, parts = [], []
     for n, index in enumerate(picked, start=1):
         s = sentences[index]

@@ -25,10 +25,60 @@ MIN_CHUNK_TOKENS = 24
 
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
 _ABBREVIATIONS = {
-    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "mt", "no", "nos", "vs", "etc", "e.g", "i.e",
-    "u.s", "u.k", "u.n", "e.u", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept",
-    "oct", "nov", "dec", "gen", "col", "lt", "sgt", "capt", "gov", "sen", "rep", "rev", "fig",
-    "approx", "dept", "est", "inc", "ltd", "co", "corp", "al", "cf", "ca", "vol", "pp", "p",
+    "mr",
+    "mrs",
+    "ms",
+    "dr",
+    "prof",
+    "sr",
+    "jr",
+    "st",
+    "mt",
+    "no",
+    "nos",
+    "vs",
+    "etc",
+    "e.g",
+    "i.e",
+    "u.s",
+    "u.k",
+    "u.n",
+    "e.u",
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "sept",
+    "oct",
+    "nov",
+    "dec",
+    "gen",
+    "col",
+    "lt",
+    "sgt",
+    "capt",
+    "gov",
+    "sen",
+    "rep",
+    "rev",
+    "fig",
+    "approx",
+    "dept",
+    "est",
+    "inc",
+    "ltd",
+    "co",
+    "corp",
+    "al",
+    "cf",
+    "ca",
+    "vol",
+    "pp",
+    "p",
 }
 # Candidate sentence end: terminal punctuation, closing quotes or brackets, then whitespace.
 # CJK full stops end a sentence without a following space ("日本です。東京は..."), as CJK text has none.
@@ -91,7 +141,7 @@ def sentence_spans(text: str, span: Span) -> list[Span]:
         end = match.end()
         if text[match.start()] == "." and match.end() - match.start() == 1 and _is_abbreviation(text, match.start()):
             continue
-        following = text[end:span.end].lstrip()
+        following = text[end : span.end].lstrip()
         # "He said 3.5 times" cannot split (no whitespace); a lower-case continuation is not a new sentence.
         if following and following[0].islower():
             continue
@@ -127,11 +177,7 @@ def _split_at(text: str, span: Span, pattern: re.Pattern) -> list[Span]:
 
 def _continues_character(ch: str) -> bool:
     """True for a code point that belongs to the one before it (combining mark, joiner, selector, skin tone)."""
-    return (
-        unicodedata.category(ch) in ("Mn", "Me", "Mc")
-        or ch in "\u200d\ufe0e\ufe0f"
-        or "\U0001f3fb" <= ch <= "\U0001f3ff"
-    )
+    return unicodedata.category(ch) in ("Mn", "Me", "Mc") or ch in "\u200d\ufe0e\ufe0f" or "\U0001f3fb" <= ch <= "\U0001f3ff"
 
 
 def _split_by_characters(text: str, span: Span, count_tokens: TokenCounter, limit: int) -> list[Span]:
@@ -154,7 +200,7 @@ def split_long_sentence(text: str, span: Span, count_tokens: TokenCounter, limit
     """Split a sentence over `limit` tokens at clause boundaries, then words, then characters."""
     pieces: list[Span] = []
     for clause in _split_at(text, span, _CLAUSE_END):
-        if count_tokens([text[clause.start:clause.end]])[0] <= limit:
+        if count_tokens([text[clause.start : clause.end]])[0] <= limit:
             pieces.append(clause)
             continue
         for word in _WORD.finditer(text, clause.start, clause.end):
@@ -163,12 +209,12 @@ def split_long_sentence(text: str, span: Span, count_tokens: TokenCounter, limit
                 pieces.append(word_span)
             else:
                 pieces.extend(_split_by_characters(text, word_span, count_tokens, limit))
-    counts = count_tokens([text[p.start:p.end] for p in pieces])
+    counts = count_tokens([text[p.start : p.end] for p in pieces])
     packed: list[tuple[Span, int]] = []
     for piece, count in zip(pieces, counts):
         if packed:
             joined = Span(packed[-1][0].start, piece.end)
-            joined_count = count_tokens([text[joined.start:joined.end]])[0]
+            joined_count = count_tokens([text[joined.start : joined.end]])[0]
             if joined_count <= limit:
                 packed[-1] = (joined, joined_count)
                 continue
@@ -188,7 +234,7 @@ def _units(text: str, count_tokens: TokenCounter, max_tokens: int) -> list[_Unit
     located: list[tuple[int, Span]] = []
     for number, paragraph in enumerate(paragraph_spans(text), start=1):
         located.extend((number, sentence) for sentence in sentence_spans(text, paragraph))
-    counts = count_tokens([text[s.start:s.end] for _, s in located]) if located else []
+    counts = count_tokens([text[s.start : s.end] for _, s in located]) if located else []
     units = []
     for (paragraph, sentence), count in zip(located, counts):
         if count <= max_tokens:

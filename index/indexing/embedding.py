@@ -59,8 +59,9 @@ def resolve_model(setting: str) -> tuple[str, str]:
 class SentenceTransformerEmbedder:
     """A sentence-transformers model loaded once, on the CPU, with normalised batched output."""
 
-    def __init__(self, setting: str = PACKAGED_MODEL, batch_size: int = DEFAULT_BATCH_SIZE, device: str = "cpu",
-                 threads: int | None = None):
+    def __init__(
+        self, setting: str = PACKAGED_MODEL, batch_size: int = DEFAULT_BATCH_SIZE, device: str = "cpu", threads: int | None = None
+    ):
         # A hub name would otherwise retry the network for over a minute on an offline machine.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -86,7 +87,11 @@ class SentenceTransformerEmbedder:
             self._model = SentenceTransformer(source, device=device)
         except Exception as exc:  # the library raises many kinds; one clear message for the user
             raise EmbeddingModelError(f"cannot load embedding model '{setting}': {exc}") from exc
-        self.dimension = int(self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension") else self._model.get_sentence_embedding_dimension())
+        self.dimension = int(
+            self._model.get_embedding_dimension()
+            if hasattr(self._model, "get_embedding_dimension")
+            else self._model.get_sentence_embedding_dimension()
+        )
         # Leave room for [CLS] and [SEP] inside the model's sequence limit.
         self.max_tokens = int(self._model.max_seq_length) - 2
         # Counting turns truncation off on the tokenizer it uses; a private copy keeps that from

@@ -18,7 +18,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import faiss
@@ -119,7 +119,7 @@ def _sha256(path: Path) -> str:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -171,8 +171,13 @@ def read_manifest(index_dir: Path) -> dict | None:
         manifest["files"]["meta"]["name"]
         for entry in manifest["files"].values():
             name = entry["name"]
-            if (not isinstance(name, str) or name in ("", ".", "..") or "/" in name
-                    or not isinstance(entry["bytes"], int) or not isinstance(entry["sha256"], str)):
+            if (
+                not isinstance(name, str)
+                or name in ("", ".", "..")
+                or "/" in name
+                or not isinstance(entry["bytes"], int)
+                or not isinstance(entry["sha256"], str)
+            ):
                 raise ValueError("bad file entry")
     except (ValueError, KeyError, TypeError):
         raise IndexCorruptError(f"index manifest {path} is unreadable; run `policybot index --rebuild`") from None
@@ -198,8 +203,16 @@ def new_vector_index(dimension: int) -> faiss.IndexIDMap2:
 class IndexStore:
     """A loaded generation of the index: vectors in memory, metadata in a read-only SQLite file."""
 
-    def __init__(self, index_dir: Path, model: str, dimension: int, manifest: dict | None,
-                 vectors: faiss.IndexIDMap2, db: sqlite3.Connection | None, ann: faiss.Index | None = None):
+    def __init__(
+        self,
+        index_dir: Path,
+        model: str,
+        dimension: int,
+        manifest: dict | None,
+        vectors: faiss.IndexIDMap2,
+        db: sqlite3.Connection | None,
+        ann: faiss.Index | None = None,
+    ):
         self.index_dir = index_dir
         self.model = model
         self.dimension = dimension
@@ -248,7 +261,9 @@ class IndexStore:
         count = db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
         if count != vectors.ntotal or vectors.d != dimension:
             db.close()
-            raise IndexCorruptError(f"index in {index_dir} is inconsistent ({count} chunks, {vectors.ntotal} vectors); run `policybot index --rebuild`")
+            raise IndexCorruptError(
+                f"index in {index_dir} is inconsistent ({count} chunks, {vectors.ntotal} vectors); run `policybot index --rebuild`"
+            )
         return cls(index_dir, model, dimension, manifest, vectors, db, ann)
 
     @classmethod
@@ -366,8 +381,10 @@ class IndexStore:
         try:
             db.executescript(SCHEMA)
             removed_ids, inserted_ids, article_count = _apply_changes(db, upserts, removals)
-            db.execute("INSERT OR REPLACE INTO info VALUES ('model', ?), ('dimension', ?), ('generation', ?)",
-                       (self.model, str(self.dimension), str(generation)))
+            db.execute(
+                "INSERT OR REPLACE INTO info VALUES ('model', ?), ('dimension', ?), ('generation', ?)",
+                (self.model, str(self.dimension), str(generation)),
+            )
             crashpoint("meta-written")
             db.commit()
             new_ids = [row[0] for row in db.execute("SELECT chunk_id FROM chunks ORDER BY chunk_id")]
@@ -455,8 +472,19 @@ def _apply_changes(db: sqlite3.Connection, upserts: Sequence[Upsert], removals: 
             raise ValueError(f"article {a.article_id}: {len(upsert.chunks)} chunks but {len(upsert.vectors)} vectors")
         db.execute(
             "INSERT INTO articles VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (a.article_id, a.title, a.url, a.author, a.published, a.source, a.path, a.content_hash, a.text,
-             added_at.get(a.article_id, now), now),
+            (
+                a.article_id,
+                a.title,
+                a.url,
+                a.author,
+                a.published,
+                a.source,
+                a.path,
+                a.content_hash,
+                a.text,
+                added_at.get(a.article_id, now),
+                now,
+            ),
         )
         ids = []
         for c in upsert.chunks:

@@ -24,8 +24,14 @@ def corpus_fingerprint(corpus_dir: Path) -> Fingerprint:
     return found
 
 
-def watch_corpus(corpus_dir: Path, reindex: Callable[[], IndexReport], on_report: Callable[[IndexReport], None],
-                 stop: threading.Event, interval: float = 2.0, settle: float = 1.0) -> None:
+def watch_corpus(
+    corpus_dir: Path,
+    reindex: Callable[[], IndexReport],
+    on_report: Callable[[IndexReport], None],
+    stop: threading.Event,
+    interval: float = 2.0,
+    settle: float = 1.0,
+) -> None:
     """Until `stop` is set: when the corpus changes and then stays still for `settle` seconds, reindex."""
     last = corpus_fingerprint(corpus_dir)
     while not stop.wait(interval):

@@ -15,7 +15,7 @@ import unicodedata
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -138,8 +138,7 @@ def resemblance(first: set[int], second: set[int]) -> float:
     return len(first & second) / len(first | second)
 
 
-def check_not_duplicate(article: Article, indexed: Sequence[ArticleInfo], similar: SimilarArticles | None,
-                        replacing: str | None) -> None:
+def check_not_duplicate(article: Article, indexed: Sequence[ArticleInfo], similar: SimilarArticles | None, replacing: str | None) -> None:
     """IngestError when the same text is indexed, or a near-copy of it is indexed as another article."""
     for info in indexed:
         if info.content_hash == article.content_hash:
@@ -175,22 +174,39 @@ def write_atomically(target: Path, text: str) -> None:
 
 def article_markdown(extracted: ExtractedArticle, url: str = "", fetched: str = "") -> str:
     """Markdown with YAML front matter (title, source URL, author, dates, site) and the article text."""
-    front = {"title": extracted.title, "url": url or extracted.url, "author": extracted.author,
-             "published": extracted.published, "source": extracted.site, "fetched": fetched}
+    front = {
+        "title": extracted.title,
+        "url": url or extracted.url,
+        "author": extracted.author,
+        "published": extracted.published,
+        "source": extracted.site,
+        "fetched": fetched,
+    }
     front = {key: " ".join(str(value).split()) for key, value in front.items() if value and str(value).strip()}
     header = yaml.safe_dump(front, allow_unicode=True, sort_keys=False, width=100_000)
     return f"---\n{header}---\n\n{extracted.text.strip()}\n"
 
 
-def save_article(corpus_dir: Path, name: str, text: str, indexed: Sequence[ArticleInfo],
-                 similar: SimilarArticles | None = None, replacing: ArticleInfo | None = None,
-                 source: str = "") -> AddedArticle:
+def save_article(
+    corpus_dir: Path,
+    name: str,
+    text: str,
+    indexed: Sequence[ArticleInfo],
+    similar: SimilarArticles | None = None,
+    replacing: ArticleInfo | None = None,
+    source: str = "",
+) -> AddedArticle:
     """Parse the article text, refuse duplicates, and write it into the corpus as `name`."""
     corpus_dir = Path(corpus_dir)
     target = corpus_dir / name
     try:
-        article = parse_article(text, article_id=article_id_for(target, corpus_dir), fallback_title=title_from_filename(target),
-                                path=name, markdown=target.suffix != ".txt")
+        article = parse_article(
+            text,
+            article_id=article_id_for(target, corpus_dir),
+            fallback_title=title_from_filename(target),
+            path=name,
+            markdown=target.suffix != ".txt",
+        )
     except ArticleError as exc:
         raise IngestError(f"{name} cannot be read as an article: {exc}") from None
     words = len(article.text.split())
@@ -208,11 +224,18 @@ def save_article(corpus_dir: Path, name: str, text: str, indexed: Sequence[Artic
 
 def today() -> str:
     """The date in UTC, as front matter records it."""
-    return datetime.now(timezone.utc).date().isoformat()
+    return datetime.now(UTC).date().isoformat()
 
 
-def add_article_file(corpus_dir: Path, filename: str, data: bytes, indexed: Sequence[ArticleInfo], max_bytes: int,
-                     similar: SimilarArticles | None = None, limits: ExtractLimits | None = None) -> AddedArticle:
+def add_article_file(
+    corpus_dir: Path,
+    filename: str,
+    data: bytes,
+    indexed: Sequence[ArticleInfo],
+    max_bytes: int,
+    similar: SimilarArticles | None = None,
+    limits: ExtractLimits | None = None,
+) -> AddedArticle:
     """An uploaded or local file (.md, .txt, .html, .pdf, .docx) checked and written into the corpus.
 
     Markdown and text are kept as they are; other documents are converted to Markdown with
@@ -253,8 +276,14 @@ def is_legacy_text(data: bytes) -> bool:
     return False
 
 
-def add_url(url: str, corpus_dir: Path, indexed: Sequence[ArticleInfo], fetcher: Fetcher,
-            similar: SimilarArticles | None = None, limits: ExtractLimits | None = None) -> AddedArticle:
+def add_url(
+    url: str,
+    corpus_dir: Path,
+    indexed: Sequence[ArticleInfo],
+    fetcher: Fetcher,
+    similar: SimilarArticles | None = None,
+    limits: ExtractLimits | None = None,
+) -> AddedArticle:
     """Fetch a page, extract its article and write it into the corpus; the same URL again replaces it if it changed."""
     try:
         normal = normalize_url(url)
@@ -281,8 +310,7 @@ def add_url(url: str, corpus_dir: Path, indexed: Sequence[ArticleInfo], fetcher:
     else:
         stem = slug(extracted.title) or slug(page.url.rstrip("/").rsplit("/", 1)[-1]) or "article"
         name = free_name(corpus_dir, stem)
-    return save_article(corpus_dir, name, article_markdown(extracted, normal, today()), indexed, similar,
-                        replacing=previous, source=normal)
+    return save_article(corpus_dir, name, article_markdown(extracted, normal, today()), indexed, similar, replacing=previous, source=normal)
 
 
 def plain_text_article(body: bytes, charset: str, url: str, limits: ExtractLimits) -> ExtractedArticle:
@@ -318,7 +346,7 @@ def remove_article_file(corpus_dir: Path, article_id: str, trash_dir: Path) -> P
     if path is None:
         raise LookupError(f"no file for article {article_id!r} in {corpus_dir}")
     trash_dir.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     destination = trash_dir / f"{stamp}-{path.name}"
     # shutil.move, not os.replace: the trash folder may be on another file system.
     shutil.move(path, destination)
@@ -344,5 +372,6 @@ class ArticleAdder:
 
     def add_file(self, filename: str, data: bytes) -> AddedArticle:
         """Check an uploaded or local file and write it into the corpus (not indexed yet)."""
-        return add_article_file(self.corpus_dir, filename, data, self.knowledge.articles, self.max_article_bytes,
-                                self.knowledge.similar_articles, self.limits)
+        return add_article_file(
+            self.corpus_dir, filename, data, self.knowledge.articles, self.max_article_bytes, self.knowledge.similar_articles, self.limits
+        )

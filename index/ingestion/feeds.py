@@ -13,7 +13,7 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from index.database import open_database
@@ -83,7 +83,7 @@ class FeedCheck:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def refuse_declarations(data: bytes) -> None:
@@ -159,8 +159,10 @@ class FeedStore:
         """The feed with this id, URL or title (prefix); LookupError otherwise."""
         wanted = query.strip().casefold()
         feeds = self.feeds()
-        for test in (lambda f: str(f.feed_id) == wanted or f.url.casefold() == wanted,
-                     lambda f: f.title.casefold().startswith(wanted) or f.url.casefold().startswith(wanted)):
+        for test in (
+            lambda f: str(f.feed_id) == wanted or f.url.casefold() == wanted,
+            lambda f: f.title.casefold().startswith(wanted) or f.url.casefold().startswith(wanted),
+        ):
             matches = [f for f in feeds if test(f)]
             if len(matches) == 1:
                 return matches[0]
@@ -176,8 +178,9 @@ class FeedStore:
             except sqlite3.IntegrityError:
                 raise FeedError("this feed is already subscribed") from None
             feed_id = int(cursor.lastrowid)
-            self._db.executemany("INSERT OR IGNORE INTO seen (feed_id, link, seen_at) VALUES (?, ?, ?)",
-                                 [(feed_id, link, _now()) for link in links])
+            self._db.executemany(
+                "INSERT OR IGNORE INTO seen (feed_id, link, seen_at) VALUES (?, ?, ?)", [(feed_id, link, _now()) for link in links]
+            )
         return self.find(str(feed_id))
 
     def remove(self, feed_id: int) -> None:
@@ -194,8 +197,9 @@ class FeedStore:
     def mark_seen(self, feed_id: int, links: list[str]) -> None:
         """Remember links so they are not added again."""
         with self._lock:
-            self._db.executemany("INSERT OR IGNORE INTO seen (feed_id, link, seen_at) VALUES (?, ?, ?)",
-                                 [(feed_id, link, _now()) for link in links])
+            self._db.executemany(
+                "INSERT OR IGNORE INTO seen (feed_id, link, seen_at) VALUES (?, ?, ?)", [(feed_id, link, _now()) for link in links]
+            )
 
     def record_check(self, feed_id: int, error: str = "") -> None:
         """When the feed was last checked, and what went wrong if anything did."""

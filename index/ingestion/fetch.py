@@ -27,8 +27,15 @@ from index.ingestion.urls import (
 
 ARTICLE_TYPES = {"text/html": "html", "application/xhtml+xml": "html", "text/plain": "text", "application/pdf": "pdf"}
 # Feeds are served under many XML types (and sometimes as text/html or text/plain).
-FEED_TYPES = {"application/rss+xml": "feed", "application/atom+xml": "feed", "application/xml": "feed",
-              "text/xml": "feed", "application/rdf+xml": "feed", "application/feed+json": "feed", **ARTICLE_TYPES}
+FEED_TYPES = {
+    "application/rss+xml": "feed",
+    "application/atom+xml": "feed",
+    "application/xml": "feed",
+    "text/xml": "feed",
+    "application/rdf+xml": "feed",
+    "application/feed+json": "feed",
+    **ARTICLE_TYPES,
+}
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 USER_AGENT = "policybot/1.0 (article fetcher; +https://github.com/policybot)"
 READ_CHUNK = 64 * 1024
@@ -135,8 +142,7 @@ class Fetcher:
                 redirects.append(target.url)
                 continue
             media, charset = response_type
-            return FetchedPage(target.url, accepted[media], media, charset, body,
-                               time.monotonic() - started, tuple(redirects))
+            return FetchedPage(target.url, accepted[media], media, charset, body, time.monotonic() - started, tuple(redirects))
 
     def _get(self, target: CheckedTarget, deadline: float, accepted: dict[str, str]) -> tuple[int, str | None, tuple[str, str], bytes]:
         """One request: (status, redirect location, (type, charset), body); the body only for a 200."""
@@ -151,11 +157,15 @@ class Fetcher:
         watchdog.daemon = True
         watchdog.start()
         try:
-            connection.request("GET", target.path, headers={
-                "User-Agent": USER_AGENT,
-                "Accept": ", ".join(accepted),
-                "Accept-Encoding": "gzip, identity",
-            })
+            connection.request(
+                "GET",
+                target.path,
+                headers={
+                    "User-Agent": USER_AGENT,
+                    "Accept": ", ".join(accepted),
+                    "Accept-Encoding": "gzip, identity",
+                },
+            )
             response = connection.getresponse()
             if time.monotonic() >= deadline:
                 # The watchdog cut the headers short: what was read is not the server's answer.
@@ -173,7 +183,7 @@ class Fetcher:
                 raise FetchError(f"the page is {int(declared) / 2**20:.1f} MB; the limit is {self.limits.max_bytes / 2**20:.0f} MB")
             body = self._read_body(response, deadline)
             return 200, None, (media, charset), body
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             if time.monotonic() < deadline:
                 raise FetchError(f"the server stopped sending for {connection.timeout:g} s") from None
             raise FetchError(f"the page took longer than {self.limits.timeout_seconds:g} s") from None

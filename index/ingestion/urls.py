@@ -10,11 +10,42 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 # Query parameters that only say where a click came from; the same article without them.
-TRACKING_PARAMETERS = frozenset({
-    "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "igshid", "mc_cid", "mc_eid", "_ga", "_gl",
-    "ref", "ref_src", "ref_url", "referrer", "cmpid", "s_cid", "ncid", "ocid", "smid", "spm", "share", "si",
-    "at_medium", "at_campaign", "itm_source", "itm_medium", "itm_campaign", "guccounter", "cmp", "sr_share",
-})
+TRACKING_PARAMETERS = frozenset(
+    {
+        "fbclid",
+        "gclid",
+        "dclid",
+        "gbraid",
+        "wbraid",
+        "msclkid",
+        "yclid",
+        "igshid",
+        "mc_cid",
+        "mc_eid",
+        "_ga",
+        "_gl",
+        "ref",
+        "ref_src",
+        "ref_url",
+        "referrer",
+        "cmpid",
+        "s_cid",
+        "ncid",
+        "ocid",
+        "smid",
+        "spm",
+        "share",
+        "si",
+        "at_medium",
+        "at_campaign",
+        "itm_source",
+        "itm_medium",
+        "itm_campaign",
+        "guccounter",
+        "cmp",
+        "sr_share",
+    }
+)
 TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hsa_", "oly_", "vero_", "__hs", "_hs")
 DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_URL_CHARS = 2048
@@ -71,8 +102,11 @@ def normalize_url(url: str) -> str:
     netloc = f"[{host}]" if ":" in host else host
     if port is not None and port != DEFAULT_PORTS[scheme]:
         netloc += f":{port}"
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-             if k.lower() not in TRACKING_PARAMETERS and not k.lower().startswith(TRACKING_PREFIXES)]
+    query = [
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if k.lower() not in TRACKING_PARAMETERS and not k.lower().startswith(TRACKING_PREFIXES)
+    ]
     # Non-ASCII in the path (café, 政策) is percent-encoded: HTTP needs ASCII, and one spelling per page.
     path = quote(parts.path or "/", safe="/%:@!$&'()*+,;=~")
     return urlunsplit((scheme, netloc, path, urlencode(sorted(query)), ""))

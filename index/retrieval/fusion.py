@@ -29,8 +29,9 @@ def min_max(values: np.ndarray) -> np.ndarray:
     return (values - low) / (high - low) if high > low else np.zeros_like(values)
 
 
-def score_fusion(candidates: Sequence[int], cosines: np.ndarray, keyword_scores: np.ndarray,
-                 dense_weight: float = DENSE_WEIGHT) -> list[tuple[int, float]]:
+def score_fusion(
+    candidates: Sequence[int], cosines: np.ndarray, keyword_scores: np.ndarray, dense_weight: float = DENSE_WEIGHT
+) -> list[tuple[int, float]]:
     """Rank candidates by dense_weight * minmax(cosine) + (1 - dense_weight) * minmax(BM25)."""
     fused = dense_weight * min_max(cosines) + (1.0 - dense_weight) * min_max(keyword_scores)
     return sorted(zip((int(c) for c in candidates), fused.tolist()), key=lambda pair: (-pair[1], pair[0]))

@@ -26,11 +26,19 @@ FUSION_METHODS = ("score", "rrf")
 DEFAULT_FUSION = "score"
 CANDIDATES = 50
 
+
 class Retriever:
     """Finds the passages that best match a question in one loaded index."""
 
-    def __init__(self, store: IndexStore, embedder: Embedder, mode: str = DEFAULT_RETRIEVAL, nprobe: int | None = None,
-                 fusion: str = DEFAULT_FUSION, dense_weight: float = DENSE_WEIGHT):
+    def __init__(
+        self,
+        store: IndexStore,
+        embedder: Embedder,
+        mode: str = DEFAULT_RETRIEVAL,
+        nprobe: int | None = None,
+        fusion: str = DEFAULT_FUSION,
+        dense_weight: float = DENSE_WEIGHT,
+    ):
         if mode not in RETRIEVAL_MODES:
             raise ValueError(f"RETRIEVAL must be one of {', '.join(RETRIEVAL_MODES)}, not {mode!r}")
         if fusion not in FUSION_METHODS:
@@ -92,8 +100,9 @@ class Retriever:
             results.append(self._hits(ranked[:k]))
         return results
 
-    def _hybrid(self, question: str, query_vector: np.ndarray, dense_ranked: list[tuple[int, float]],
-                pool: int, k: int) -> list[tuple[int, float]]:
+    def _hybrid(
+        self, question: str, query_vector: np.ndarray, dense_ranked: list[tuple[int, float]], pool: int, k: int
+    ) -> list[tuple[int, float]]:
         """Fuse the dense and keyword candidates; each hit's score is its cosine similarity."""
         keyword = self.keyword_index()
         keyword_scores = keyword.scores(question)
@@ -106,8 +115,9 @@ class Retriever:
             missing = [i for i in candidates if i not in cosine]
             if missing:
                 cosine.update(self._cosines(query_vector, missing))
-            fused = score_fusion(candidates, np.array([cosine[i] for i in candidates]),
-                                 keyword.scores_of(keyword_scores, candidates), self.dense_weight)[:k]
+            fused = score_fusion(
+                candidates, np.array([cosine[i] for i in candidates]), keyword.scores_of(keyword_scores, candidates), self.dense_weight
+            )[:k]
         # Report the cosine similarity: unlike a fused score it means the same across questions.
         missing = [i for i, _ in fused if i not in cosine]
         if missing:
@@ -121,4 +131,6 @@ class Retriever:
 
     def _hits(self, ranked: list[tuple[int, float]]) -> list[Hit]:
         chunks = self.store.chunks_by_id([i for i, _ in ranked])
-        return [Hit(rank=n, score=score, chunk=chunks[i]) for n, (i, score) in enumerate(((i, s) for i, s in ranked if i in chunks), start=1)]
+        return [
+            Hit(rank=n, score=score, chunk=chunks[i]) for n, (i, score) in enumerate(((i, s) for i, s in ranked if i in chunks), start=1)
+        ]

@@ -73,8 +73,9 @@ def test_a_final_report_falls_back_to_the_channel_when_the_interaction_expired()
     async def send(text):
         sent.append(text)
 
-    interaction = SimpleNamespace(edit_original_response=edit_original_response,
-                                  user=SimpleNamespace(id=5, mention="<@5>"), channel=SimpleNamespace(send=send))
+    interaction = SimpleNamespace(
+        edit_original_response=edit_original_response, user=SimpleNamespace(id=5, mention="<@5>"), channel=SimpleNamespace(send=send)
+    )
     asyncio.run(final_report(interaction, "Reindexed in 3000.0 s: 1938 added"))
     assert sent == ["<@5>: Reindexed in 3000.0 s: 1938 added"]
 

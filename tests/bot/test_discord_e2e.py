@@ -20,6 +20,7 @@ from tests.support.discord_bot import bot_settings, discord_world
 
 pytestmark = pytest.mark.timeout(120)
 
+
 def embed_text(message: dict) -> str:
     """Everything visible in a message's embeds, as one string."""
     parts = []
@@ -113,8 +114,12 @@ def test_reindex_is_refused_to_members_and_run_for_admins(paths, embedder):
             reply = await refused.wait_final()
             assert refused.ephemeral and "manage this server" in reply["content"]
 
-            write_article(corpus, "lighthouses.md", "Automated lighthouses",
-                          "The coast guard automated the last staffed lighthouse on the northern cape in 2019.")
+            write_article(
+                corpus,
+                "lighthouses.md",
+                "Automated lighthouses",
+                "The coast guard automated the last staffed lighthouse on the northern cape in 2019.",
+            )
             run = await emulator.slash("reindex", user=emulator.admin)
             final = await run.wait_final(lambda m: m["content"].startswith("Reindexed"), timeout=60)
             assert "1 added, 0 updated, 0 removed" in final["content"]
@@ -153,8 +158,15 @@ def test_a_mention_gets_a_reply_and_a_thread_takes_follow_ups(paths, embedder):
         async with discord_world(bot_settings(corpus, index_dir), embedder) as (emulator, bot):
             question = await emulator.send_message("what did Russia give North Korea?", mention_bot=True)
             reply = await emulator.wait_for(
-                lambda: next((m for m in emulator.bot_messages(emulator.channel_id)
-                              if (m.get("message_reference") or {}).get("message_id") == question["id"]), None))
+                lambda: next(
+                    (
+                        m
+                        for m in emulator.bot_messages(emulator.channel_id)
+                        if (m.get("message_reference") or {}).get("message_id") == question["id"]
+                    ),
+                    None,
+                )
+            )
             assert "[1]" in embed_text(reply)
             sent = next(m for m in emulator.messages if m["id"] == reply["id"] and m["action"] == "create")
             assert sent["allowed_mentions"]["parse"] == [] and sent["allowed_mentions"].get("replied_user") is False
@@ -174,7 +186,8 @@ def test_a_mention_gets_a_reply_and_a_thread_takes_follow_ups(paths, embedder):
 
             await emulator.send_message("and what about China?", channel_id=int(thread["id"]))
             follow_up = await emulator.wait_for(
-                lambda: next((m for m in emulator.bot_messages(int(thread["id"])) if m.get("embeds")), None))
+                lambda: next((m for m in emulator.bot_messages(int(thread["id"])) if m.get("embeds")), None)
+            )
             assert "China" in embed_text(follow_up)
             turns = bot.services.conversations.history(f"discord-thread:{thread['id']}")
             assert [t.question for t in turns] == ["what did Russia give North Korea?", "and what about China?"]
@@ -212,8 +225,7 @@ def test_mention_syntax_in_questions_and_articles_pings_nobody(paths, embedder):
         async with discord_world(bot_settings(corpus, index_dir), embedder) as (emulator, bot):
             asked = await emulator.slash("ask", {"question": "@everyone why did the harbour pilots strike? @here"})
             answer = await asked.wait_final()
-            await emulator.send_message("@everyone <@&1> why did the harbour pilots go on strike?", mention_bot=True,
-                                        user=emulator.admin)
+            await emulator.send_message("@everyone <@&1> why did the harbour pilots go on strike?", mention_bot=True, user=emulator.admin)
             await emulator.wait_for(lambda: len([m for m in emulator.bot_messages() if m.get("message_reference")]) >= 1)
             text = embed_text(answer)
             assert "pension" in text
@@ -224,8 +236,13 @@ def test_mention_syntax_in_questions_and_articles_pings_nobody(paths, embedder):
                 assert "<@123456789012345678>" not in shown and "<@&223456789012345678>" not in shown
                 assert message["mention_everyone"] is False and message["mentions"] == [] and message["mention_roles"] == []
             # discord.py sends the client's AllowedMentions.none() with every interaction response too.
-            bodies = [r.json for r in emulator.requests if r.method in ("POST", "PATCH") and isinstance(r.json, dict)
-                      and ("content" in r.json or "embeds" in r.json or "data" in r.json)]
+            bodies = [
+                r.json
+                for r in emulator.requests
+                if r.method in ("POST", "PATCH")
+                and isinstance(r.json, dict)
+                and ("content" in r.json or "embeds" in r.json or "data" in r.json)
+            ]
             for body in bodies:
                 allowed = body.get("allowed_mentions") or (body.get("data") or {}).get("allowed_mentions")
                 if allowed is not None:
@@ -252,8 +269,7 @@ def test_an_exception_in_a_command_gives_a_friendly_message_with_an_error_id(pat
             asked = await emulator.slash("ask", {"question": "Why did the Hanoi summit collapse?"})
             reply = await asked.wait_final(lambda m: "Sorry" in m["content"])
             await emulator.send_message("why did the summit collapse?", mention_bot=True)
-            mention_reply = await emulator.wait_for(
-                lambda: next((m for m in emulator.bot_messages() if "Sorry" in m["content"]), None))
+            mention_reply = await emulator.wait_for(lambda: next((m for m in emulator.bot_messages() if "Sorry" in m["content"]), None))
             no_problems(emulator)
             return reply, mention_reply
 
@@ -280,8 +296,9 @@ def test_the_bot_resumes_after_the_gateway_drops_and_still_answers(paths, embedd
             await emulator.drop_connection(code=None)
             await emulator.wait_for(lambda: emulator.resume_count == 2, timeout=30)
             question = await emulator.send_message("what is the small deal?", mention_bot=True)
-            await emulator.wait_for(lambda: any((m.get("message_reference") or {}).get("message_id") == question["id"]
-                                                for m in emulator.bot_messages()))
+            await emulator.wait_for(
+                lambda: any((m.get("message_reference") or {}).get("message_id") == question["id"] for m in emulator.bot_messages())
+            )
             assert emulator.identify_count == 1
             no_problems(emulator)
 
@@ -303,7 +320,8 @@ def test_articles_are_paginated_and_help_says_what_is_known(paths, embedder):
             turned = await emulator.click(first, next_id)
             await turned.wait_acked()
             page_two = await emulator.wait_for(
-                lambda: (lambda m: m if m["embeds"][0]["footer"]["text"] == "Page 2 of 2" else None)(emulator.get_message(int(first["id"]))))
+                lambda: (lambda m: m if m["embeds"][0]["footer"]["text"] == "Page 2 of 2" else None)(emulator.get_message(int(first["id"])))
+            )
             assert page_two["embeds"][0]["description"].startswith("11. ")
 
             shown = await emulator.slash("help")
@@ -319,15 +337,21 @@ def test_admins_add_and_remove_articles_and_broken_uploads_are_refused(paths, em
 
     async def scenario():
         async with discord_world(bot_settings(corpus, index_dir), embedder) as (emulator, bot):
-            upload = emulator.add_attachment("Tidal Power.md", b"---\ntitle: Tidal power in the estuary\n---\n\n"
-                                             b"The estuary barrage will generate 240 megawatts from the tides.\n")
+            upload = emulator.add_attachment(
+                "Tidal Power.md",
+                b"---\ntitle: Tidal power in the estuary\n---\n\nThe estuary barrage will generate 240 megawatts from the tides.\n",
+            )
             added = await emulator.slash("add", {"file": upload}, subcommand="file", user=emulator.admin)
             final = await added.wait_final(lambda m: m["content"].startswith("Added"), timeout=60)
             assert "Tidal power in the estuary" in final["content"] and "tidal-power.md" in final["content"]
             assert (corpus / "tidal-power.md").is_file()
 
-            again = await emulator.slash("add", {"file": emulator.add_attachment("copy.md", emulator.attachment_bytes(upload))},
-                                         subcommand="file", user=emulator.admin)
+            again = await emulator.slash(
+                "add",
+                {"file": emulator.add_attachment("copy.md", emulator.attachment_bytes(upload))},
+                subcommand="file",
+                user=emulator.admin,
+            )
             assert "already indexed" in (await again.wait_final())["content"]
 
             for name, data, reason in [
@@ -336,14 +360,14 @@ def test_admins_add_and_remove_articles_and_broken_uploads_are_refused(paths, em
                 ("../../escape.md", b"Escaped text about dams and reservoirs in the northern valleys.", "Added"),
                 ("latin1.txt", "Caf\u00e9 prices in Li\u00e8ge rose after the dairy tax.".encode("latin-1"), "Added"),
             ]:
-                tried = await emulator.slash("add", {"file": emulator.add_attachment(name, data)}, subcommand="file",
-                                             user=emulator.admin)
+                tried = await emulator.slash("add", {"file": emulator.add_attachment(name, data)}, subcommand="file", user=emulator.admin)
                 reply = await tried.wait_final(lambda m: not m["content"].startswith(("Saved", "Reindexing")), timeout=60)
                 assert reason in reply["content"], reply["content"]
             assert not (corpus.parent / "escape.md").exists() and (corpus / "escape.md").is_file()
 
-            refused = await emulator.slash("add", {"file": emulator.add_attachment("x.md", b"text")}, subcommand="file",
-                                           user=emulator.member)
+            refused = await emulator.slash(
+                "add", {"file": emulator.add_attachment("x.md", b"text")}, subcommand="file", user=emulator.member
+            )
             assert "manage this server" in (await refused.wait_final())["content"]
 
             choices = await emulator.autocomplete("remove", {"article": "tidal"}, focused="article", user=emulator.admin)
@@ -378,9 +402,14 @@ def test_a_member_asking_too_fast_is_told_to_wait(paths, embedder):
 def test_the_event_loop_never_stalls_during_a_reindex(paths, embedder):
     corpus, index_dir = paths
     for i in range(40):
-        write_article(corpus, f"bulk-{i:02}.md", f"Bulk article {i}", "\n\n".join(
-            f"Paragraph {p} of article {i} discusses tariffs, ports, fisheries and budget rules in region {i * p}."
-            for p in range(12)))
+        write_article(
+            corpus,
+            f"bulk-{i:02}.md",
+            f"Bulk article {i}",
+            "\n\n".join(
+                f"Paragraph {p} of article {i} discusses tariffs, ports, fisheries and budget rules in region {i * p}." for p in range(12)
+            ),
+        )
 
     async def scenario():
         async with discord_world(bot_settings(corpus, index_dir), embedder) as (emulator, bot):
@@ -449,9 +478,11 @@ def test_admins_add_a_web_page_by_url_and_re_adding_a_changed_page_replaces_it(p
             text = embed_text(await asked.wait_final())
             assert "320" in text and "240" not in text
 
-            for url, reason in [("http://169.254.169.254/latest/meta-data/", "link-local"),
-                                ("file:///etc/passwd", "only http and https"),
-                                (f"{base}/missing", "404")]:
+            for url, reason in [
+                ("http://169.254.169.254/latest/meta-data/", "link-local"),
+                ("file:///etc/passwd", "only http and https"),
+                (f"{base}/missing", "404"),
+            ]:
                 tried = await emulator.slash("add", {"url": url}, subcommand="url", user=emulator.admin)
                 reply = await tried.wait_final(lambda m: m["content"].startswith("Nothing"), timeout=30)
                 assert reason in reply["content"], reply["content"]
@@ -510,14 +541,14 @@ def test_admins_subscribe_to_a_feed_whose_new_items_become_answerable(paths, emb
 
             listing = await emulator.slash("feed", subcommand="list", user=emulator.admin)
             assert "Energy desk" in (await listing.wait_final())["content"]
-            choices = await emulator.autocomplete("feed", {"feed": "energy"}, focused="feed", subcommand="remove",
-                                                  user=emulator.admin)
+            choices = await emulator.autocomplete("feed", {"feed": "energy"}, focused="feed", subcommand="remove", user=emulator.admin)
             removed = await emulator.slash("feed", {"feed": choices[0]["value"]}, subcommand="remove", user=emulator.admin)
             assert "Unsubscribed" in (await removed.wait_final())["content"]
             no_problems(emulator)
 
     wind = TIDAL_PAGE.replace("Estuary barrage approved", "Offshore wind auction").replace(
-        "approved a tidal barrage across the Severn estuary", "offered four gigawatts of offshore wind leases in an auction")
+        "approved a tidal barrage across the Severn estuary", "offered four gigawatts of offshore wind leases in an auction"
+    )
     with web_server() as (base, routes):
         routes.add("/feed.xml", lambda h: send(h, 200, feed(base), "application/rss+xml"))
         routes.add("/tidal", lambda h: send(h, 200, TIDAL_PAGE.format(megawatts="240").encode()))
@@ -533,8 +564,9 @@ def test_an_article_added_during_a_reindex_waits_for_it_and_is_then_indexed(path
             running = bot.services.knowledge._reindex_lock
             running.acquire()  # as if another reindex were running
             try:
-                upload = emulator.add_attachment("canals.md", b"---\ntitle: Canal tolls\n---\n\n"
-                                                 b"The canal authority doubled tolls for coal barges in March.\n")
+                upload = emulator.add_attachment(
+                    "canals.md", b"---\ntitle: Canal tolls\n---\n\nThe canal authority doubled tolls for coal barges in March.\n"
+                )
                 added = await emulator.slash("add", {"file": upload}, subcommand="file", user=emulator.admin)
                 await added.wait_final(lambda m: "waiting for the reindex" in m["content"], timeout=30)
             finally:
@@ -554,8 +586,11 @@ def test_replying_to_an_answer_without_mentioning_the_bot_is_not_a_question(path
     async def scenario():
         async with discord_world(bot_settings(corpus, index_dir), embedder) as (emulator, bot):
             question = await emulator.send_message("what is the small deal?", mention_bot=True)
-            reply = await emulator.wait_for(lambda: next(
-                (m for m in emulator.bot_messages() if (m.get("message_reference") or {}).get("message_id") == question["id"]), None))
+            reply = await emulator.wait_for(
+                lambda: next(
+                    (m for m in emulator.bot_messages() if (m.get("message_reference") or {}).get("message_id") == question["id"]), None
+                )
+            )
             await emulator.send_message("thanks!", reply_to=reply)
             await asyncio.sleep(0.5)
             assert len([m for m in emulator.bot_messages() if m.get("message_reference")]) == 1

@@ -10,8 +10,12 @@ from index.types import Answer, Citation
 
 def an_answer() -> Answer:
     quote = "The summit ended without a deal."
-    return Answer("What happened in Hanoi?", "The summit ended without a deal [1].", False,
-                  (Citation(1, "nk", "North Korea", "https://e.org", 2, quote, 10, 10 + len(quote), 0.8),))
+    return Answer(
+        "What happened in Hanoi?",
+        "The summit ended without a deal [1].",
+        False,
+        (Citation(1, "nk", "North Korea", "https://e.org", 2, quote, 10, 10 + len(quote), 0.8),),
+    )
 
 
 def test_answers_and_votes_persist_and_a_second_click_changes_the_vote(tmp_path):

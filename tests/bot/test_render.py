@@ -80,14 +80,17 @@ def test_mentions_in_answers_and_titles_cannot_ping():
         assert "<@123456789012345678>" not in text and "<@&987654321098765432>" not in text
 
 
-@pytest.mark.parametrize("url, expected", [
-    ("https://example.org/a b", "https://example.org/a%20b"),
-    ("https://example.org/x)(y", "https://example.org/x%29%28y"),
-    ("javascript:alert(1)", None),
-    ("ftp://example.org/file", None),
-    ("", None),
-    ("not a url", None),
-])
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("https://example.org/a b", "https://example.org/a%20b"),
+        ("https://example.org/x)(y", "https://example.org/x%29%28y"),
+        ("javascript:alert(1)", None),
+        ("ftp://example.org/file", None),
+        ("", None),
+        ("not a url", None),
+    ],
+)
 def test_only_http_links_are_linked_and_cannot_break_markdown(url, expected):
     assert render.link_url(url) == expected
 
@@ -106,8 +109,7 @@ def test_passage_shows_the_quote_in_bold_even_in_a_huge_paragraph():
 
 
 def test_article_pages_and_autocomplete_choices():
-    infos = [ArticleInfo(f"id-{i}" + "x" * 150, "Title " * 40, "https://e.org", 3, "2026-01-01T00:00:00", "", "h")
-             for i in range(23)]
+    infos = [ArticleInfo(f"id-{i}" + "x" * 150, "Title " * 40, "https://e.org", 3, "2026-01-01T00:00:00", "", "h") for i in range(23)]
     embed, pages = render.articles_page(infos, 2)
     assert pages == 3 and embed.footer.text == "Page 3 of 3"
     assert embed.description.startswith("21. ")

@@ -20,15 +20,25 @@ def bot_environment(emulator: DiscordEmulator, corpus, index_dir, **extra: str) 
     """The process environment of a bot pointed at the emulator; nothing inherited that could change settings."""
     keep = ("PATH", "HOME", "LANG", "TMPDIR", "SYSTEMROOT")
     env = {k: v for k, v in os.environ.items() if k in keep}
-    env.update(HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", PYTHONPATH=str(ROOT), DISCORD_TOKEN=TOKEN,
-               DISCORD_API_URL=emulator.api_base, DISCORD_GATEWAY_URL=emulator.gateway_url,
-               CORPUS_DIR=str(corpus), INDEX_DIR=str(index_dir), ASK_COOLDOWN_SECONDS="0", **extra)
+    env.update(
+        HF_HUB_OFFLINE="1",
+        TOKENIZERS_PARALLELISM="false",
+        PYTHONPATH=str(ROOT),
+        DISCORD_TOKEN=TOKEN,
+        DISCORD_API_URL=emulator.api_base,
+        DISCORD_GATEWAY_URL=emulator.gateway_url,
+        CORPUS_DIR=str(corpus),
+        INDEX_DIR=str(index_dir),
+        ASK_COOLDOWN_SECONDS="0",
+        **extra,
+    )
     return env
 
 
 async def policybot(env: dict[str, str], *argv: str, cwd) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(sys.executable, "-m", "bot.cli", *argv, cwd=cwd, env=env,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", *argv, cwd=cwd, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
 
 
 def test_run_answers_then_stops_cleanly_on_sigterm_finishing_the_answer_in_flight(paths, tmp_path):
@@ -43,8 +53,7 @@ def test_run_answers_then_stops_cleanly_on_sigterm_finishing_the_answer_in_fligh
                 # DEV_GUILD_ID syncs to that guild only; nothing global is ever synced at start.
                 await emulator.wait_for(lambda: emulator.commands.get(emulator.guild_id), timeout=30)
                 assert emulator.commands["global"] == []
-                assert not any(r.method == "PUT" and r.path.endswith("/commands") and "/guilds/" not in r.path
-                               for r in emulator.requests)
+                assert not any(r.method == "PUT" and r.path.endswith("/commands") and "/guilds/" not in r.path for r in emulator.requests)
                 asked = await emulator.slash("ask", {"question": "What did Russia give North Korea?"})
                 assert "[1]" in str((await asked.wait_final(timeout=60))["embeds"])
 
@@ -53,9 +62,12 @@ def test_run_answers_then_stops_cleanly_on_sigterm_finishing_the_answer_in_fligh
                 question = await emulator.send_message("why did the Hanoi summit collapse?", mention_bot=True)
                 await emulator.wait_for(lambda: emulator.typing, timeout=30)
                 process.send_signal(signal.SIGTERM)
-                reply = await emulator.wait_for(lambda: next(
-                    (m for m in emulator.bot_messages() if (m.get("message_reference") or {}).get("message_id") == question["id"]),
-                    None), timeout=60)
+                reply = await emulator.wait_for(
+                    lambda: next(
+                        (m for m in emulator.bot_messages() if (m.get("message_reference") or {}).get("message_id") == question["id"]), None
+                    ),
+                    timeout=60,
+                )
                 code = await asyncio.wait_for(process.wait(), 60)
             finally:
                 if process.returncode is None:
@@ -82,8 +94,15 @@ def test_sync_registers_the_commands_globally_or_in_one_guild(paths, tmp_path):
             guild_out, guild_err = await asyncio.wait_for(guild.communicate(), 120)
             everywhere = await policybot(env, "sync", cwd=tmp_path)
             global_out, global_err = await asyncio.wait_for(everywhere.communicate(), 120)
-            return (guild.returncode, guild_out.decode(), guild_err.decode(), everywhere.returncode, global_out.decode(),
-                    global_err.decode(), emulator.commands)
+            return (
+                guild.returncode,
+                guild_out.decode(),
+                guild_err.decode(),
+                everywhere.returncode,
+                global_out.decode(),
+                global_err.decode(),
+                emulator.commands,
+            )
 
     guild_code, guild_out, guild_err, global_code, global_out, global_err, commands = asyncio.run(scenario())
     assert guild_code == 0, guild_err

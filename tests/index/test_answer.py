@@ -43,7 +43,7 @@ HOSTILE = {
 def answer_sentences(answer: Answer) -> list[str]:
     """The sentences a member reads, without the [n] markers."""
     text = " ".join(MARKER.sub("", answer.text).split())
-    return [text[s.start:s.end] for s in sentence_spans(text, Span(0, len(text)))]
+    return [text[s.start : s.end] for s in sentence_spans(text, Span(0, len(text)))]
 
 
 def squash(text: str) -> str:
@@ -65,7 +65,7 @@ def assert_well_formed(answer: Answer, store, config: AnswerConfig = AnswerConfi
         assert answer.text.startswith(ABSTAIN_PHRASE)
         assert answer.citations == () and MARKER.search(answer.text) is None
         for n, r in enumerate(answer.related, start=1):
-            assert r.n == n and store.article_text(r.article_id)[r.start:r.end] == r.quote
+            assert r.n == n and store.article_text(r.article_id)[r.start : r.end] == r.quote
         return
     assert not answer.text.startswith(ABSTAIN_PHRASE)
     citations = answer.citations
@@ -77,14 +77,14 @@ def assert_well_formed(answer: Answer, store, config: AnswerConfig = AnswerConfi
     titles = {info.article_id: info for info in store.articles()}
     for c in citations:
         text = store.article_text(c.article_id)
-        assert text is not None and text[c.start:c.end] == c.quote and c.quote.strip()
+        assert text is not None and text[c.start : c.end] == c.quote and c.quote.strip()
         assert c.title == titles[c.article_id].title and c.url == titles[c.article_id].url
         assert c.paragraph >= 1
     # Each run of sentences before a marker is quoted by the citation it names.
     for piece, number in zip(MARKER.split(answer.text)[0::2], MARKER.split(answer.text)[1::2]):
         quote = squash(citations[int(number) - 1].quote)
         for s in sentence_spans(squash(piece), Span(0, len(squash(piece)))):
-            sentence = squash(piece)[s.start:s.end]
+            sentence = squash(piece)[s.start : s.end]
             assert sentence in quote, (sentence, quote)
     sentences = answer_sentences(answer)
     assert len(sentences) == len(set(sentences)), "a sentence appears twice"
@@ -281,8 +281,19 @@ def test_very_long_question_is_read_like_its_words(fake_index, fake_engine):
 
 @pytest.mark.parametrize(
     "question",
-    ["and what about China?", "And what about China?", "What about Russia?", "How about the schools?", "But why?",
-     "Why?", "So what happened then?", "Did they sign it?", "What did it cost?", "And Russia?", "how so"],
+    [
+        "and what about China?",
+        "And what about China?",
+        "What about Russia?",
+        "How about the schools?",
+        "But why?",
+        "Why?",
+        "So what happened then?",
+        "Did they sign it?",
+        "What did it cost?",
+        "And Russia?",
+        "how so",
+    ],
 )
 def test_follow_ups_are_recognised(question):
     assert is_follow_up(question)
@@ -315,8 +326,14 @@ def test_contextual_query_leaves_standalone_questions_and_first_questions_alone(
 
 
 def test_leans_back():
-    for sentence in ("It has tested missiles.", "This matters.", "However, nothing changed.",
-                     "For these reasons, the talks failed.", "- They agreed.", "## Its arsenal grew."):
+    for sentence in (
+        "It has tested missiles.",
+        "This matters.",
+        "However, nothing changed.",
+        "For these reasons, the talks failed.",
+        "- They agreed.",
+        "## Its arsenal grew.",
+    ):
         assert leans_back(sentence), sentence
     for sentence in ("Italy voted.", "Thistles grow.", "North Korea tested missiles.", "The deal failed.", ""):
         assert not leans_back(sentence), sentence
@@ -391,7 +408,7 @@ def test_follow_up_with_a_pronoun_keeps_the_subject(seed_engine):
 
 @pytest.mark.slow
 def test_answers_never_start_from_a_dangling_pronoun(seed_engine):
-    """"For these reasons…" follows "It has tested…", which follows "North Korea's military…": all three are quoted."""
+    """ "For these reasons…" follows "It has tested…", which follows "North Korea's military…": all three are quoted."""
     answer = seed_engine.ask("Why is that?", [Turn("Is Washington's bargaining power weaker now?")])
     assert_well_formed(answer, seed_engine.retriever.store)
     assert "For these reasons" in answer.text

@@ -50,7 +50,7 @@ def check_invariants(text: str, chunks, count_tokens, max_tokens: int) -> None:
     for chunk in chunks:
         covered[chunk.start : chunk.end] = b"\x01" * (chunk.end - chunk.start)
     lost = [i for i, ch in enumerate(text) if not ch.isspace() and not covered[i]]
-    assert not lost, f"text lost from chunks at {lost[:5]}: {text[lost[0]:lost[0] + 20]!r}"
+    assert not lost, f"text lost from chunks at {lost[:5]}: {text[lost[0] : lost[0] + 20]!r}"
     # No cut sentences: a sentence within the limit is wholly inside a chunk and no chunk edge falls inside it.
     sentences = all_sentences(text)
     counts = count_tokens([text[s.start : s.end] for _, s in sentences]) if sentences else []
@@ -290,9 +290,36 @@ def test_min_chunk_constant_is_what_the_heading_rule_uses():
 # ---- properties ------------------------------------------------------------------------------
 
 _VOCAB = [
-    "policy", "U.S.", "Mr.", "e.g.", "3.5", "$1.2bn", "café", "naïve", "e\u0301", "日本", "東京です。", "مرحبا",
-    "😀", "👨‍👩‍👧", "🇰🇷", "—", "(note)", "\"quoted.\"", "a-b-c-d-e-f-g-h-i-j-k-l-m-n-o-p", "x" * 60, "#",
-    "-", "1.", "and,", "so;", "then:", "end.", "Why?", "Yes!", "etc.",
+    "policy",
+    "U.S.",
+    "Mr.",
+    "e.g.",
+    "3.5",
+    "$1.2bn",
+    "café",
+    "naïve",
+    "e\u0301",
+    "日本",
+    "東京です。",
+    "مرحبا",
+    "😀",
+    "👨‍👩‍👧",
+    "🇰🇷",
+    "—",
+    "(note)",
+    '"quoted."',
+    "a-b-c-d-e-f-g-h-i-j-k-l-m-n-o-p",
+    "x" * 60,
+    "#",
+    "-",
+    "1.",
+    "and,",
+    "so;",
+    "then:",
+    "end.",
+    "Why?",
+    "Yes!",
+    "etc.",
 ]
 _word = st.sampled_from(_VOCAB)
 _sentence = st.lists(_word, min_size=1, max_size=40).map(lambda ws: " ".join(ws))

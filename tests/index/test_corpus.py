@@ -89,7 +89,9 @@ def test_front_matter_values_are_flattened_to_one_line(tmp_path):
 
 
 def test_trailing_byline_becomes_author(tmp_path):
-    article = read_article(write(tmp_path / "a.md", "---\ntitle: T\n---\nFirst paragraph.\n\nLast paragraph.\n\nBy Vugar Khalilov\n\n"), tmp_path)
+    article = read_article(
+        write(tmp_path / "a.md", "---\ntitle: T\n---\nFirst paragraph.\n\nLast paragraph.\n\nBy Vugar Khalilov\n\n"), tmp_path
+    )
     assert article.author == "Vugar Khalilov"
     assert article.text == "First paragraph.\n\nLast paragraph."
     assert "By Vugar" not in article.text

@@ -42,12 +42,34 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 ROOT = Path(__file__).resolve().parents[2]
 PARALLEL = 2
 # Settings that a developer's .env could set; empty in the environment means "the default".
-SETTING_NAMES = ("CORPUS_DIR", "INDEX_DIR", "EMBEDDING_MODEL", "RETRIEVAL", "ANN_INDEX", "ANN_THRESHOLD",
-                 "CHUNK_TOKENS", "CHUNK_OVERLAP_SENTENCES", "MAX_ARTICLE_MB", "LLM_BASE_URL", "LLM_MODEL", "LLM_API_KEY")
+SETTING_NAMES = (
+    "CORPUS_DIR",
+    "INDEX_DIR",
+    "EMBEDDING_MODEL",
+    "RETRIEVAL",
+    "ANN_INDEX",
+    "ANN_THRESHOLD",
+    "CHUNK_TOKENS",
+    "CHUNK_OVERLAP_SENTENCES",
+    "MAX_ARTICLE_MB",
+    "LLM_BASE_URL",
+    "LLM_MODEL",
+    "LLM_API_KEY",
+)
 
 # In the order a commit passes them; embedded-group comes before the commit starts.
-BEFORE_SWITCH = ["embedded-group", "meta-copied", "meta-written", "meta-synced", "vectors-written",
-                 "vectors-synced", "meta-renamed", "vectors-renamed", "files-synced", "checksummed"]
+BEFORE_SWITCH = [
+    "embedded-group",
+    "meta-copied",
+    "meta-written",
+    "meta-synced",
+    "vectors-written",
+    "vectors-synced",
+    "meta-renamed",
+    "vectors-renamed",
+    "files-synced",
+    "checksummed",
+]
 AFTER_SWITCH = ["manifest-replaced", "cleaned"]
 # Fractions of a measured uninterrupted run at which the timed cases are killed.
 TIMED_FRACTIONS = [0.25, 0.45, 0.6, 0.72, 0.82, 0.9, 0.97]
@@ -68,8 +90,7 @@ CASES = [
     *(Case(f"crash-{p}", crash_at=p, expect="new") for p in AFTER_SWITCH),
     Case("ivf-crash-files-synced", crash_at="files-synced", ann=True, expect="old"),
     Case("ivf-crash-manifest-replaced", crash_at="manifest-replaced", ann=True, expect="new"),
-    *(Case(f"first-build-crash-{p}", crash_at=p, first_build=True, expect="old")
-      for p in ("meta-written", "checksummed")),
+    *(Case(f"first-build-crash-{p}", crash_at=p, first_build=True, expect="old") for p in ("meta-written", "checksummed")),
     Case("first-build-crash-manifest-replaced", crash_at="manifest-replaced", first_build=True, expect="new"),
     Case("first-build-timed-0.86", fraction=0.86, first_build=True),
     *(Case(f"timed-{f:.2f}", fraction=f) for f in TIMED_FRACTIONS),
@@ -102,16 +123,23 @@ def flood_article_body(paragraphs: int = 14) -> str:
 
 def write_corpus_a(corpus: Path) -> Path:
     write_small_corpus(corpus)
-    write_article(corpus, "library-hours.md", "Longer library opening hours",
-                  "Public libraries will open on Sundays from March. Volunteers staff the reading rooms.")
+    write_article(
+        corpus,
+        "library-hours.md",
+        "Longer library opening hours",
+        "Public libraries will open on Sundays from March. Volunteers staff the reading rooms.",
+    )
     return corpus
 
 
 def change_to_corpus_b(corpus: Path) -> Path:
     """Edit one article, add one, delete one."""
-    write_article(corpus, "school-meals.md", "Free school meals for every pupil",
-                  "The plan was scaled back: only pupils from low-income families get a free lunch. "
-                  "Breakfast clubs open in forty schools instead.")
+    write_article(
+        corpus,
+        "school-meals.md",
+        "Free school meals for every pupil",
+        "The plan was scaled back: only pupils from low-income families get a free lunch. Breakfast clubs open in forty schools instead.",
+    )
     write_article(corpus, "flood-defences.md", "Coastal flood defences", flood_article_body())
     (corpus / "carbon-tax.md").unlink()
     return corpus
@@ -140,13 +168,13 @@ def indexer_env(crash_at: str | None = None, ann: bool = False) -> dict[str, str
     return env
 
 
-def run_indexer(corpus: Path, index_dir: Path, crash_at: str | None = None, kill_after: float | None = None,
-                ann: bool = False, timeout: float = 240) -> Run:
+def run_indexer(
+    corpus: Path, index_dir: Path, crash_at: str | None = None, kill_after: float | None = None, ann: bool = False, timeout: float = 240
+) -> Run:
     """`policybot index --quiet` in a subprocess, optionally SIGKILLed after `kill_after` seconds."""
     command = [sys.executable, "-m", "bot.cli", "--corpus", str(corpus), "--index-dir", str(index_dir), "index", "--quiet"]
     started = time.monotonic()
-    proc = subprocess.Popen(command, cwd=ROOT, env=indexer_env(crash_at, ann), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(command, cwd=ROOT, env=indexer_env(crash_at, ann), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     killed = False
     try:
         if kill_after is not None:
@@ -177,15 +205,20 @@ class Snapshot:
     vectors: np.ndarray = field(repr=False)
 
     def same_as(self, other: Snapshot) -> bool:
-        return (self.state == other.state and self.chunks == other.chunks
-                and self.vectors.shape == other.vectors.shape and np.allclose(self.vectors, other.vectors, atol=1e-5))
+        return (
+            self.state == other.state
+            and self.chunks == other.chunks
+            and self.vectors.shape == other.vectors.shape
+            and np.allclose(self.vectors, other.vectors, atol=1e-5)
+        )
 
 
 def snapshot(store: IndexStore) -> Snapshot:
     ids, _ = store.chunk_ids_and_texts()
     by_id = store.chunks_by_id(ids.tolist())
-    chunks = [(int(i), by_id[int(i)].article_id, by_id[int(i)].paragraph, by_id[int(i)].start, by_id[int(i)].end,
-               by_id[int(i)].text) for i in ids]
+    chunks = [
+        (int(i), by_id[int(i)].article_id, by_id[int(i)].paragraph, by_id[int(i)].start, by_id[int(i)].end, by_id[int(i)].text) for i in ids
+    ]
     vectors = np.stack([store.vectors.reconstruct(int(i)) for i in ids]) if len(ids) else np.zeros((0, store.dimension))
     return Snapshot({i.article_id: i.content_hash for i in store.articles()}, chunks, vectors)
 
@@ -226,8 +259,7 @@ class CrashLab:
             ref = reference.result()
             assert ref.returncode == 0, ref.stderr
             self.reference_seconds = ref.seconds
-            futures.update({c.id: pool.submit(self._run_case, c, c.fraction * ref.seconds, lock)
-                            for c in wanted if c.fraction is not None})
+            futures.update({c.id: pool.submit(self._run_case, c, c.fraction * ref.seconds, lock) for c in wanted if c.fraction is not None})
             for case_id, future in futures.items():
                 self.runs[case_id] = future.result()
         self.seconds = time.monotonic() - started
@@ -263,9 +295,11 @@ class CrashLab:
 
 @pytest.fixture(scope="module")
 def lab(request, tmp_path_factory) -> CrashLab:
-    selected = [item.callspec.params["case_id"] for item in request.session.items
-                if getattr(item, "callspec", None) is not None and "case_id" in item.callspec.params
-                and item.module is request.module]
+    selected = [
+        item.callspec.params["case_id"]
+        for item in request.session.items
+        if getattr(item, "callspec", None) is not None and "case_id" in item.callspec.params and item.module is request.module
+    ]
     if not selected:
         selected = [c.id for c in CASES]
     crash_lab = CrashLab(tmp_path_factory.mktemp("crash-lab"), sorted(set(selected)))
@@ -341,7 +375,8 @@ def test_killed_indexer_leaves_old_or_new_index_and_recovers(case_id, lab, embed
         assert {h.chunk.article_id for h in hits} <= set(crashed.state)
         probe = QUESTION_DELETED if found == "old" else QUESTION_ADDED
         assert Retriever(store, embedder, "dense").search(probe, 1)[0].chunk.article_id == (
-            "carbon-tax" if found == "old" else "flood-defences")
+            "carbon-tax" if found == "old" else "flood-defences"
+        )
         if case.ann and found == "new":
             assert store.ann is not None and store.ann.ntotal == store.chunk_count
     store.close()
@@ -370,8 +405,10 @@ def test_timed_kills_hit_a_running_indexer(lab):
         pytest.skip("only some timed cases were selected")
     killed = [case_id for case_id in timed if lab.runs[case_id].returncode == -signal.SIGKILL]
     outcomes = {c: (lab.runs[c].returncode, round(lab.runs[c].seconds, 1), lab.found.get(c)) for c in timed}
-    print(f"\ncrash lab: {len(lab.runs)} runs in {lab.seconds:.0f}s; reference run {lab.reference_seconds:.1f}s; "
-          f"timed kills landed in {len(killed)}/{len(timed)} runs: {outcomes}")
+    print(
+        f"\ncrash lab: {len(lab.runs)} runs in {lab.seconds:.0f}s; reference run {lab.reference_seconds:.1f}s; "
+        f"timed kills landed in {len(killed)}/{len(timed)} runs: {outcomes}"
+    )
     # Timing on a loaded machine varies; the late fractions may miss a run that finished early.
     assert len(killed) >= len(timed) // 2, outcomes
 
@@ -393,7 +430,6 @@ _CRASHPOINT_COUNTER = textwrap.dedent("""
 @pytest.mark.parametrize("wanted,printed", [("tick", ""), ("tick:1", ""), ("tick:3", "1\n2\n"), ("tock:1", "1\n2\n3\n4\n5\n")])
 def test_crashpoint_kills_at_the_nth_hit(wanted, printed):
     env = {**os.environ, "POLICYBOT_CRASH_AT": wanted}
-    result = subprocess.run([sys.executable, "-c", _CRASHPOINT_COUNTER], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-c", _CRASHPOINT_COUNTER], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert result.stdout == printed
     assert result.returncode == (0 if wanted.startswith("tock") else -signal.SIGKILL), result.stderr

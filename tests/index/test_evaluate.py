@@ -40,17 +40,30 @@ SQUAD = {
                 {
                     "context": "A carbon tax puts a price on emissions. Sweden introduced one in 1991.",
                     "qas": [
-                        {"id": "c1", "question": "When did Sweden introduce a carbon tax?",
-                         "answers": [{"text": "1991", "answer_start": 66}, {"text": "1991", "answer_start": 66}],
-                         "is_impossible": False},
-                        {"id": "c2", "question": " What did Norway tax in 1850? ", "answers": [], "is_impossible": True,
-                         "plausible_answers": [{"text": "emissions", "answer_start": 29}]},
+                        {
+                            "id": "c1",
+                            "question": "When did Sweden introduce a carbon tax?",
+                            "answers": [{"text": "1991", "answer_start": 66}, {"text": "1991", "answer_start": 66}],
+                            "is_impossible": False,
+                        },
+                        {
+                            "id": "c2",
+                            "question": " What did Norway tax in 1850? ",
+                            "answers": [],
+                            "is_impossible": True,
+                            "plausible_answers": [{"text": "emissions", "answer_start": 29}],
+                        },
                     ],
                 },
                 {
                     "context": "Revenue can be returned as a dividend.",
-                    "qas": [{"id": "c3", "question": "What can revenue be returned as?",
-                             "answers": [{"text": "a dividend", "answer_start": 27}, {"text": "dividend", "answer_start": 29}]}],
+                    "qas": [
+                        {
+                            "id": "c3",
+                            "question": "What can revenue be returned as?",
+                            "answers": [{"text": "a dividend", "answer_start": 27}, {"text": "dividend", "answer_start": 29}],
+                        }
+                    ],
                 },
             ],
         },
@@ -59,7 +72,9 @@ SQUAD = {
             "paragraphs": [
                 {
                     "context": "Free school lunches improve attendance.",
-                    "qas": [{"id": "s1", "question": "What do free lunches improve?", "answers": [{"text": "attendance", "answer_start": 28}]}],
+                    "qas": [
+                        {"id": "s1", "question": "What do free lunches improve?", "answers": [{"text": "attendance", "answer_start": 28}]}
+                    ],
                 }
             ],
         },
@@ -72,10 +87,30 @@ def write_jsonl(path: Path, *lines: str) -> Path:
     return path
 
 
-def result(id: str, answerable: bool = True, best: float = 0.5, correct: bool = False, cited: bool = False,
-           baseline: bool = False, rank: int | None = None, ms: float = 100.0, abstained: bool = False) -> QuestionResult:
-    return QuestionResult(id=id, question=f"question {id}", answerable=answerable, best_score=best, abstained=abstained,
-                          correct=correct, cited=cited, baseline_correct=baseline, first_gold_rank=rank, total_ms=ms, answer="")
+def result(
+    id: str,
+    answerable: bool = True,
+    best: float = 0.5,
+    correct: bool = False,
+    cited: bool = False,
+    baseline: bool = False,
+    rank: int | None = None,
+    ms: float = 100.0,
+    abstained: bool = False,
+) -> QuestionResult:
+    return QuestionResult(
+        id=id,
+        question=f"question {id}",
+        answerable=answerable,
+        best_score=best,
+        abstained=abstained,
+        correct=correct,
+        cited=cited,
+        baseline_correct=baseline,
+        first_gold_rank=rank,
+        total_ms=ms,
+        answer="",
+    )
 
 
 # ---- question files ------------------------------------------------------------------------------
@@ -113,8 +148,17 @@ def test_load_jsonl(tmp_path):
         ('{"question": "   ", "answers": ["x"]}', "empty question"),
         ('{"question": "How high is the tax?", "answers": [], "answerable": true}', "needs at least one answer"),
     ],
-    ids=["bad-json", "no-question", "list", "number", "null-question", "string-answers", "string-history",
-         "empty-question", "answerable-without-answers"],
+    ids=[
+        "bad-json",
+        "no-question",
+        "list",
+        "number",
+        "null-question",
+        "string-answers",
+        "string-history",
+        "empty-question",
+        "answerable-without-answers",
+    ],
 )
 def test_load_jsonl_names_the_bad_line(tmp_path, bad, message):
     path = write_jsonl(tmp_path / "q.jsonl", '{"question": "fine", "answers": ["x"]}', "", bad)
@@ -147,8 +191,14 @@ def test_load_squad(tmp_path):
 
 @pytest.mark.parametrize(
     "content",
-    ["not json", "[]", '{"version": "1.1"}', '{"data": [{"paragraphs": []}]}', '{"data": [{"title": "T", "paragraphs": [{"qas": []}]}]}',
-     '{"data": [{"title": "T", "paragraphs": [{"context": "c", "qas": [{"id": "x", "question": "q"}]}]}]}'],
+    [
+        "not json",
+        "[]",
+        '{"version": "1.1"}',
+        '{"data": [{"paragraphs": []}]}',
+        '{"data": [{"title": "T", "paragraphs": [{"qas": []}]}]}',
+        '{"data": [{"title": "T", "paragraphs": [{"context": "c", "qas": [{"id": "x", "question": "q"}]}]}]}',
+    ],
     ids=["text", "list", "no-data", "no-title", "no-context", "no-answers"],
 )
 def test_load_squad_refuses_other_files(tmp_path, content):

@@ -75,7 +75,7 @@ HIDDEN = (
     '<p style="color: red; display : none">MARKERDISPLAY the deficit is really ten percent of output.</p>'
     '<p style="VISIBILITY:hidden">MARKERVISIBILITY the minister resigned this morning before the vote.</p>'
     '<div aria-hidden="true"><p>MARKERARIA the opposition leader called the vote a historic mistake.</p></div>'
-    '<p>A sentence with <span hidden>MARKERSPAN</span> an inline hidden word keeps the words after it.</p>'
+    "<p>A sentence with <span hidden>MARKERSPAN</span> an inline hidden word keeps the words after it.</p>"
     '<div class="note sr-only"><p>MARKERCLASS screen-reader-only text is not shown on any screen.</p></div>'
     '<p class="d-none">MARKERDNONE a utility class that hides the paragraph everywhere.</p>'
     "<dialog><p>MARKERDIALOG a dialog that was never opened is not on the page.</p></dialog>"
@@ -110,28 +110,34 @@ def test_a_page_that_hides_its_body_until_scripts_run_is_still_read():
     assert "passed the budget" in extract_html(html).text
 
 
-@pytest.mark.parametrize("html, expected", [
-    (
-        page("<p>The first lines of the story are free for everyone to read.</p>"
-             '<div class="article-gate"><p>Subscribe to continue reading. Already a subscriber? Log in.</p></div>'),
-        "paywall|no article text",
-    ),
-    (
-        "<html><head><title>Sign in</title></head><body><main><h1>Sign in to your account</h1><form>"
-        '<label>Email</label><input name="email"><label>Password</label><input type="password" name="pw">'
-        "<button>Sign in</button><p>Forgot your password?</p><p>Not a member? Create an account.</p></form></main></body></html>",
-        "login|no article text",
-    ),
-    ("<html><head><title>Nothing</title></head><body></body></html>", "no article text"),
-    (
-        "<html><head><title>Before you continue</title></head><body><main><div>"
-        "<h2>We value your privacy</h2><p>We and our 842 partners use cookies and similar technologies to store and access "
-        "information on your device, to personalise content and ads and to measure how our site is used. You can accept "
-        "all cookies or manage your cookie preferences at any time, including your right to object where legitimate "
-        "interest is used.</p><p>Accept all cookies</p><p>Manage preferences</p></div></main></body></html>",
-        "cookie wall|no article text",
-    ),
-], ids=["paywall", "login", "empty", "cookie-wall"])
+@pytest.mark.parametrize(
+    "html, expected",
+    [
+        (
+            page(
+                "<p>The first lines of the story are free for everyone to read.</p>"
+                '<div class="article-gate"><p>Subscribe to continue reading. Already a subscriber? Log in.</p></div>'
+            ),
+            "paywall|no article text",
+        ),
+        (
+            "<html><head><title>Sign in</title></head><body><main><h1>Sign in to your account</h1><form>"
+            '<label>Email</label><input name="email"><label>Password</label><input type="password" name="pw">'
+            "<button>Sign in</button><p>Forgot your password?</p><p>Not a member? Create an account.</p></form></main></body></html>",
+            "login|no article text",
+        ),
+        ("<html><head><title>Nothing</title></head><body></body></html>", "no article text"),
+        (
+            "<html><head><title>Before you continue</title></head><body><main><div>"
+            "<h2>We value your privacy</h2><p>We and our 842 partners use cookies and similar technologies to store and access "
+            "information on your device, to personalise content and ads and to measure how our site is used. You can accept "
+            "all cookies or manage your cookie preferences at any time, including your right to object where legitimate "
+            "interest is used.</p><p>Accept all cookies</p><p>Manage preferences</p></div></main></body></html>",
+            "cookie wall|no article text",
+        ),
+    ],
+    ids=["paywall", "login", "empty", "cookie-wall"],
+)
 def test_pages_without_an_article_are_refused_with_a_reason(html, expected):
     with pytest.raises(ExtractionError, match=expected) as caught:
         extract_html(html.encode("utf-8"))
@@ -271,13 +277,17 @@ def test_a_docx_member_with_an_absurd_compression_ratio_is_refused():
         extract_docx(bomb)
 
 
-@pytest.mark.parametrize("payload", [
-    BILLION_LAUGHS,
-    BILLION_LAUGHS.replace(b"<!DOCTYPE", b"<!doctype"),
-    b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]><w:document '
-    b'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:r><w:t>&x;</w:t>'
-    b"</w:r></w:p></w:body></w:document>",
-], ids=["billion-laughs", "lower-case", "external-entity"])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        BILLION_LAUGHS,
+        BILLION_LAUGHS.replace(b"<!DOCTYPE", b"<!doctype"),
+        b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]><w:document '
+        b'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:r><w:t>&x;</w:t>'
+        b"</w:r></w:p></w:body></w:document>",
+    ],
+    ids=["billion-laughs", "lower-case", "external-entity"],
+)
 def test_xml_entities_in_a_word_document_are_refused(payload):
     with pytest.raises(ExtractionError, match="entit"):
         extract_docx(rezip(make_docx(), replace={"word/document.xml": payload}))
@@ -302,15 +312,18 @@ def test_an_svg_image_with_a_doctype_does_not_make_a_document_unreadable():
 # Sniffing and dispatch
 
 
-@pytest.mark.parametrize("filename, data, message", [
-    ("report.pdf", page().encode(), "report.pdf but is not a PDF \\(it looks like a web page\\)"),
-    ("notes.docx", make_pdf([PARAGRAPH_LINES]), "notes.docx but is not a Word document .* looks like a PDF"),
-    ("page.html", b"PK\x03\x04" + b"\0" * 40, "page.html but is not a web page"),
-    ("page.htm", b"Just a plain text note without any tags at all.\n", "looks like plain text"),
-    ("sheet.docx", None, "not a Word document .*Excel workbook"),
-    ("old.docx", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 100, "password-protected Office file"),
-    ("empty.pdf", b"  \n", "empty"),
-])
+@pytest.mark.parametrize(
+    "filename, data, message",
+    [
+        ("report.pdf", page().encode(), "report.pdf but is not a PDF \\(it looks like a web page\\)"),
+        ("notes.docx", make_pdf([PARAGRAPH_LINES]), "notes.docx but is not a Word document .* looks like a PDF"),
+        ("page.html", b"PK\x03\x04" + b"\0" * 40, "page.html but is not a web page"),
+        ("page.htm", b"Just a plain text note without any tags at all.\n", "looks like plain text"),
+        ("sheet.docx", None, "not a Word document .*Excel workbook"),
+        ("old.docx", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 100, "password-protected Office file"),
+        ("empty.pdf", b"  \n", "empty"),
+    ],
+)
 def test_files_whose_content_does_not_match_their_name_are_refused(filename, data, message):
     if data is None:
         buffer = io.BytesIO()
@@ -408,11 +421,13 @@ def test_the_child_imports_neither_torch_nor_the_bot():
     assert done.stdout.strip() == b"[]", done.stderr.decode()[-2000:]
 
 
-@pytest.mark.parametrize("data, message", [
-    (b"%PDF-1.4\nthis is not really a PDF at all\n%%EOF\n", "damaged|no text"),
-    (make_pdf([[""]]), "no text found in the PDF \\(0 words\\) — it may be a scan"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"%PDF-1.4\nthis is not really a PDF at all\n%%EOF\n", "damaged|no text"),
+        (make_pdf([[""]]), "no text found in the PDF \\(0 words\\) — it may be a scan"),
+    ],
+)
 def test_damaged_and_textless_pdfs_are_refused_with_a_reason(data, message):
     with pytest.raises(ExtractionError, match=message):
         extract_pdf(data)
-

@@ -61,17 +61,28 @@ def test_rss_and_atom_give_titles_and_links():
     assert title == "Port Atom" and items[0].link == "https://e.org/news/tolls"
 
 
-@pytest.mark.parametrize("data, reason", [
-    (b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]>'
-     b"<rss><channel><title>&lol2;</title></channel></rss>", "DTD or XML entities"),
-    (b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><rss><channel><title>&x;</title>'
-     b"</channel></rss>", "DTD or XML entities"),
-    (b"<html><body><p>Just a page</p></body></html>", "not an RSS or Atom feed"),
-    (b"<!DOCTYPE html><html><body><p>A page with a doctype</p></body></html>", "a web page, not an RSS or Atom feed"),
-    (b'<?xml version="1.0"?><!-- ' + b"x" * 100_000 + b' --><!DOCTYPE r [<!ENTITY a "aaaa">]><rss><channel>'
-     b"<title>&a;</title></channel></rss>", "DTD or XML entities"),
-    (b"\x00\x01\x02 binary", "not an RSS or Atom feed"),
-])
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (
+            b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]>'
+            b"<rss><channel><title>&lol2;</title></channel></rss>",
+            "DTD or XML entities",
+        ),
+        (
+            b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><rss><channel><title>&x;</title></channel></rss>',
+            "DTD or XML entities",
+        ),
+        (b"<html><body><p>Just a page</p></body></html>", "not an RSS or Atom feed"),
+        (b"<!DOCTYPE html><html><body><p>A page with a doctype</p></body></html>", "a web page, not an RSS or Atom feed"),
+        (
+            b'<?xml version="1.0"?><!-- ' + b"x" * 100_000 + b' --><!DOCTYPE r [<!ENTITY a "aaaa">]><rss><channel>'
+            b"<title>&a;</title></channel></rss>",
+            "DTD or XML entities",
+        ),
+        (b"\x00\x01\x02 binary", "not an RSS or Atom feed"),
+    ],
+)
 def test_hostile_or_wrong_documents_are_refused(data, reason):
     with pytest.raises(FeedError, match=reason):
         parse_feed(data)
@@ -100,8 +111,7 @@ def test_subscribing_adds_the_newest_items_and_checks_add_only_new_ones(site, tm
 
 def test_a_broken_item_is_reported_once_and_a_broken_feed_is_recorded(site, tmp_path):
     base, routes = site
-    routes.add("/feed.xml", lambda h: send(h, 200, atom(base, ["ferries"]).replace(b"/news/ferries", b"/missing"),
-                                           "application/atom+xml"))
+    routes.add("/feed.xml", lambda h: send(h, 200, atom(base, ["ferries"]).replace(b"/news/ferries", b"/missing"), "application/atom+xml"))
     store = FeedStore(tmp_path / "feeds.sqlite")
     fetcher, add = adder(tmp_path / "corpus")
     check = subscribe(store, f"{base}/feed.xml", fetcher, add)
@@ -117,8 +127,15 @@ def test_an_item_link_with_non_ascii_characters_is_added(site, tmp_path):
     base, routes = site
     title, body = TOPICS["ferries"]
     routes.add("/news/caf%C3%A9", lambda h: send(h, 200, ARTICLE.format(title="Café terraces", body=body).encode()))
-    routes.add("/feed.xml", lambda h: send(h, 200, rss(base, []).replace(
-        b"</channel>", f"<item><title>x</title><link>{base}/news/café</link></item></channel>".encode()), "application/rss+xml"))
+    routes.add(
+        "/feed.xml",
+        lambda h: send(
+            h,
+            200,
+            rss(base, []).replace(b"</channel>", f"<item><title>x</title><link>{base}/news/café</link></item></channel>".encode()),
+            "application/rss+xml",
+        ),
+    )
     store = FeedStore(tmp_path / "feeds.sqlite")
     fetcher, add = adder(tmp_path / "corpus")
     check = subscribe(store, f"{base}/feed.xml", fetcher, add)

@@ -56,11 +56,14 @@ def test_redirects_are_followed_up_to_five_hops(server):
         Fetcher(LOCAL, no_dns).fetch(f"{base}/loop")
 
 
-@pytest.mark.parametrize("path, reason", [
-    ("/to-private", "10.0.0.1 is a private network address"),
-    ("/to-metadata", "link-local"),
-    ("/to-file", "only http and https"),
-])
+@pytest.mark.parametrize(
+    "path, reason",
+    [
+        ("/to-private", "10.0.0.1 is a private network address"),
+        ("/to-metadata", "link-local"),
+        ("/to-file", "only http and https"),
+    ],
+)
 def test_every_redirect_hop_is_checked_again(server, path, reason):
     base, routes = server
     with pytest.raises(UrlRefused, match=reason):
@@ -68,14 +71,17 @@ def test_every_redirect_hop_is_checked_again(server, path, reason):
     assert routes.hits == [path]
 
 
-@pytest.mark.parametrize("path, reason", [
-    ("/image", "image/png, not HTML, plain text or PDF"),
-    ("/missing", "answered 404"),
-    ("/no-location", "without saying where"),
-    ("/declared-big", "500.0 MB; the limit is 1 MB"),
-    ("/streamed-big", "larger than 1 MB"),
-    ("/gzip-bomb", "unpacks to more than 1 MB"),
-])
+@pytest.mark.parametrize(
+    "path, reason",
+    [
+        ("/image", "image/png, not HTML, plain text or PDF"),
+        ("/missing", "answered 404"),
+        ("/no-location", "without saying where"),
+        ("/declared-big", "500.0 MB; the limit is 1 MB"),
+        ("/streamed-big", "larger than 1 MB"),
+        ("/gzip-bomb", "unpacks to more than 1 MB"),
+    ],
+)
 def test_bad_responses_are_refused_with_a_reason(server, path, reason):
     base, _ = server
     limits = FetchLimits(allow_loopback=True, max_bytes=2**20, timeout_seconds=5)

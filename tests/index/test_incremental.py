@@ -82,9 +82,13 @@ def test_unchanged_corpus_embeds_nothing_and_writes_no_generation(built, fake_em
 def test_editing_one_article_reembeds_only_it_and_keeps_other_ids(built, fake_embedder):
     corpus, index_dir, store = built
     ids_before = chunk_ids_by_article(store)
-    write_article(corpus, "carbon-tax.md", "A carbon tax with a dividend",
-                  "The ministry dropped the carbon tax. Instead it will auction emission permits to utilities.\n\n"
-                  "Permit revenue funds insulation grants for older houses.")
+    write_article(
+        corpus,
+        "carbon-tax.md",
+        "A carbon tax with a dividend",
+        "The ministry dropped the carbon tax. Instead it will auction emission permits to utilities.\n\n"
+        "Permit revenue funds insulation grants for older houses.",
+    )
     fake = FakeEmbedder()
     report, store2 = index(corpus, index_dir, fake)
     try:
@@ -237,8 +241,12 @@ def test_real_model_end_to_end(small_corpus, tmp_path, embedder):
         assert retriever.search("Who pays for lunch at primary school?", 1)[0].chunk.article_id == "school-meals"
     finally:
         store.close()
-    write_article(small_corpus, "school-meals.md", "Free school meals for every pupil",
-                  "The lunch programme was cancelled, and pupils bring packed lunches from home again.")
+    write_article(
+        small_corpus,
+        "school-meals.md",
+        "Free school meals for every pupil",
+        "The lunch programme was cancelled, and pupils bring packed lunches from home again.",
+    )
     report, store = update_index(small_corpus, index_dir, embedder)
     try:
         assert report.updated == ["school-meals"] and report.unchanged == len(SMALL_CORPUS) - 1

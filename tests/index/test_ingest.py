@@ -16,17 +16,20 @@ from index.types import ArticleInfo
 ARTICLE = b"---\ntitle: Ports and tariffs\n---\n\nThe port authority cut fees for container ships.\n"
 
 
-@pytest.mark.parametrize("name, expected", [
-    ("notes.md", "notes.md"),
-    ("../../etc/passwd.txt", "passwd.txt"),
-    ("..\\..\\windows\\evil.md", "evil.md"),
-    ("/absolute/path/Article Title.MD", "article-title.md"),
-    ("Économie – été.txt", "economie-ete.txt"),
-    ("...md", "article.md"),
-    (".hidden.md", "hidden.md"),
-    ("a" * 300 + ".md", "a" * 80 + ".md"),
-    ("con.txt", "con.txt"),
-])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("notes.md", "notes.md"),
+        ("../../etc/passwd.txt", "passwd.txt"),
+        ("..\\..\\windows\\evil.md", "evil.md"),
+        ("/absolute/path/Article Title.MD", "article-title.md"),
+        ("Économie – été.txt", "economie-ete.txt"),
+        ("...md", "article.md"),
+        (".hidden.md", "hidden.md"),
+        ("a" * 300 + ".md", "a" * 80 + ".md"),
+        ("con.txt", "con.txt"),
+    ],
+)
 def test_file_names_are_sanitised_inside_the_corpus(name, expected):
     assert safe_filename(name) == expected
 
@@ -60,16 +63,19 @@ def test_the_same_content_is_not_added_twice(tmp_path):
     assert [p.name for p in corpus.iterdir()] == ["ports.md"]
 
 
-@pytest.mark.parametrize("data, reason", [
-    (b"", "empty"),
-    (b"   \n\n ", "empty"),
-    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
-    (b"PK\x03\x04" + b"\x00" * 100, "binary"),
-    (b"---\ntitle: [unclosed\n---\nbody", "broken front matter"),
-    (b"---\ntitle: x\nbody without closing", "no closing"),
-    (b"---\ntitle: Only front matter\n---\n", "empty"),
-    (b"\x01\x02\x03\x04\x05\x06\x07\x08\x0e\x0f" * 50, "binary"),
-])
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (b"", "empty"),
+        (b"   \n\n ", "empty"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
+        (b"PK\x03\x04" + b"\x00" * 100, "binary"),
+        (b"---\ntitle: [unclosed\n---\nbody", "broken front matter"),
+        (b"---\ntitle: x\nbody without closing", "no closing"),
+        (b"---\ntitle: Only front matter\n---\n", "empty"),
+        (b"\x01\x02\x03\x04\x05\x06\x07\x08\x0e\x0f" * 50, "binary"),
+    ],
+)
 def test_broken_uploads_are_refused_and_nothing_is_written(tmp_path, data, reason):
     corpus = tmp_path / "corpus"
     with pytest.raises(IngestError, match=reason):
@@ -83,8 +89,10 @@ def test_oversized_uploads_are_refused(tmp_path):
 
 
 def test_yaml_bombs_in_front_matter_are_refused_quickly(tmp_path):
-    bomb = b"---\na: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n" \
-           b"d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ntitle: [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n---\nbody\n"
+    bomb = (
+        b"---\na: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
+        b"d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ntitle: [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n---\nbody\n"
+    )
     with pytest.raises(IngestError, match="single value"):
         add_article_file(tmp_path, "bomb.md", bomb, [], max_bytes=1 << 20)
 
@@ -115,10 +123,14 @@ def test_documents_are_converted_to_markdown_with_front_matter(tmp_path):
 
     document = docx.Document()
     document.core_properties.title = "Fisheries quota reform"
-    document.add_paragraph("The fisheries council cut cod quotas by a fifth to let stocks in the northern sea recover. "
-                           "Trawler owners will receive compensation for two years while the quota is reviewed each spring.")
-    document.add_paragraph("Scientists from the marine institute will count spawning fish every autumn, and the council "
-                           "promised to restore the quota once the stock passes the safe biological limit again.")
+    document.add_paragraph(
+        "The fisheries council cut cod quotas by a fifth to let stocks in the northern sea recover. "
+        "Trawler owners will receive compensation for two years while the quota is reviewed each spring."
+    )
+    document.add_paragraph(
+        "Scientists from the marine institute will count spawning fish every autumn, and the council "
+        "promised to restore the quota once the stock passes the safe biological limit again."
+    )
     buffer = io.BytesIO()
     document.save(buffer)
     added = add_article_file(corpus, "quota.docx", buffer.getvalue(), [], max_bytes=1 << 20)
@@ -130,8 +142,11 @@ def test_front_matter_cannot_be_broken_by_a_title(tmp_path, title):
     from index.ingestion.adding import article_markdown
     from index.ingestion.extraction import ExtractedArticle
 
-    text = article_markdown(ExtractedArticle(title=title, text="Body about river ferries and their timetables."),
-                            url="https://example.org/a", fetched="2026-11-27")
+    text = article_markdown(
+        ExtractedArticle(title=title, text="Body about river ferries and their timetables."),
+        url="https://example.org/a",
+        fetched="2026-11-27",
+    )
     (tmp_path / "a.md").write_text(text)
     [article] = scan_corpus(tmp_path).articles
     assert article.title == " ".join(title.split()) and article.url == "https://example.org/a"
@@ -141,18 +156,21 @@ def test_front_matter_cannot_be_broken_by_a_title(tmp_path, title):
 def test_near_copies_are_found_by_shared_phrases(tmp_path):
     from index.ingestion.adding import resemblance, shingles
 
-    original = ("The harbour pilots walked out on Monday after the port authority announced cuts to pensions. "
-                "Dozens of container ships waited at anchor outside the breakwater while the union met. "
-                "The ministry of transport offered to mediate talks between both sides later in the week, "
-                "and shipping companies warned that every day of delay would cost them dearly.")
+    original = (
+        "The harbour pilots walked out on Monday after the port authority announced cuts to pensions. "
+        "Dozens of container ships waited at anchor outside the breakwater while the union met. "
+        "The ministry of transport offered to mediate talks between both sides later in the week, "
+        "and shipping companies warned that every day of delay would cost them dearly."
+    )
     reprint = "Breaking: " + original + " Updated at noon."
     other = "The school board approved free lunches for every pupil in the district from September onwards."
     assert resemblance(shingles(original), shingles(reprint)) > 0.8
     assert resemblance(shingles(original), shingles(other)) < 0.1
     indexed = [ArticleInfo("pilots", "Pilots strike", "", 1, "", "", "other-hash")]
     with pytest.raises(IngestError, match="nearly the same as “Pilots strike”"):
-        add_article_file(tmp_path, "reprint.txt", reprint.encode(), indexed, max_bytes=1 << 20,
-                         similar=lambda text: [(indexed[0], original)])
+        add_article_file(
+            tmp_path, "reprint.txt", reprint.encode(), indexed, max_bytes=1 << 20, similar=lambda text: [(indexed[0], original)]
+        )
     assert not (tmp_path / "reprint.txt").exists()
 
 

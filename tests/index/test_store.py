@@ -161,8 +161,12 @@ def test_update_keeps_ids_of_unchanged_articles(tmp_path, fake_embedder, small_c
     store.close()
     embedded_before = fake_embedder.embedded_texts
 
-    write_article(small_corpus, "school-meals.md", "Free school meals for every pupil",
-                  "The department now funds breakfast clubs as well. Porridge is served before lessons start.")
+    write_article(
+        small_corpus,
+        "school-meals.md",
+        "Free school meals for every pupil",
+        "The department now funds breakfast clubs as well. Porridge is served before lessons start.",
+    )
     report, store, _ = build(small_corpus, index_dir, fake_embedder)
     assert report.updated == ["school-meals"] and report.unchanged == 3 and not report.rebuilt
     # Only the changed article was embedded (plus nothing else).
@@ -264,8 +268,7 @@ def test_failed_commit_leaves_index_unchanged_and_next_commit_cleans_up(tmp_path
 # ---- model mismatch -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("other", [FakeEmbedder(name="another-model"), FakeEmbedder(dimension=128)],
-                         ids=["other-name", "other-dimension"])
+@pytest.mark.parametrize("other", [FakeEmbedder(name="another-model"), FakeEmbedder(dimension=128)], ids=["other-name", "other-dimension"])
 def test_model_mismatch_is_refused_with_rebuild_advice(tmp_path, fake_embedder, small_corpus, other):
     index_dir = tmp_path / "index"
     build(small_corpus, index_dir, fake_embedder)[1].close()
@@ -344,10 +347,10 @@ MANIFEST_DAMAGE = {
     "truncated-json": lambda d: (d / MANIFEST).write_bytes((d / MANIFEST).read_bytes()[:40]),
     "json-list": lambda d: (d / MANIFEST).write_text("[1, 2, 3]"),
     "json-null": lambda d: (d / MANIFEST).write_text("null"),
-    "unknown-format": lambda d: (d / MANIFEST).write_text(
-        json.dumps({**json.loads((d / MANIFEST).read_bytes()), "format": 99})),
+    "unknown-format": lambda d: (d / MANIFEST).write_text(json.dumps({**json.loads((d / MANIFEST).read_bytes()), "format": 99})),
     "no-files": lambda d: (d / MANIFEST).write_text(
-        json.dumps({k: v for k, v in json.loads((d / MANIFEST).read_bytes()).items() if k != "files"})),
+        json.dumps({k: v for k, v in json.loads((d / MANIFEST).read_bytes()).items() if k != "files"})
+    ),
     "no-checksums": _manifest_without_checksums,
     "no-model": _manifest_without_model,
     "bad-sizes": _manifest_bad_sizes,
@@ -415,8 +418,11 @@ def test_inconsistent_files_with_valid_checksums_are_detected(built_index, fake_
     manifest = read_manifest(built_index)
     old_vectors = sorted(built_index.glob("vectors-*.faiss"))[0]
     assert old_vectors.name != manifest["files"]["vectors"]["name"]
-    manifest["files"]["vectors"] = {"name": old_vectors.name, "bytes": old_vectors.stat().st_size,
-                                    "sha256": store_module._sha256(old_vectors)}
+    manifest["files"]["vectors"] = {
+        "name": old_vectors.name,
+        "bytes": old_vectors.stat().st_size,
+        "sha256": store_module._sha256(old_vectors),
+    }
     (built_index / MANIFEST).write_text(json.dumps(manifest))
     with pytest.raises(IndexCorruptError, match="inconsistent"):
         open_store(built_index, fake_embedder)
@@ -437,7 +443,8 @@ def test_only_current_and_previous_generation_are_kept(tmp_path, fake_embedder, 
             expected |= {f"meta-{generation - 1:06d}.sqlite", f"vectors-{generation - 1:06d}.faiss"}
         assert data_files(index_dir) == expected
         assert read_manifest(index_dir)["previous_files"] == (
-            [f"vectors-{generation - 1:06d}.faiss", f"meta-{generation - 1:06d}.sqlite"] if generation > 1 else [])
+            [f"vectors-{generation - 1:06d}.faiss", f"meta-{generation - 1:06d}.sqlite"] if generation > 1 else []
+        )
 
 
 def test_rebuild_drops_all_old_generations(tmp_path, fake_embedder, small_corpus):
@@ -455,9 +462,13 @@ def test_stale_temporaries_from_a_crash_are_removed_on_next_commit(tmp_path, fak
     index_dir = tmp_path / "index"
     build(small_corpus, index_dir, fake_embedder)[1].close()
     stale = [
-        ".meta-000002.sqlite.tmp", ".vectors-000002.faiss.tmp", ".ann-000002.faiss.tmp",
-        ".manifest.json.tmp", ".meta-000007.sqlite.tmp",
-        "meta-000002.sqlite", "vectors-000002.faiss",  # renamed into place, manifest never switched
+        ".meta-000002.sqlite.tmp",
+        ".vectors-000002.faiss.tmp",
+        ".ann-000002.faiss.tmp",
+        ".manifest.json.tmp",
+        ".meta-000007.sqlite.tmp",
+        "meta-000002.sqlite",
+        "vectors-000002.faiss",  # renamed into place, manifest never switched
         "ann-000001.faiss",
     ]
     for name in stale:
@@ -471,7 +482,12 @@ def test_stale_temporaries_from_a_crash_are_removed_on_next_commit(tmp_path, fak
     _, store, _ = build(small_corpus, index_dir, fake_embedder)
     assert store.generation == 2
     assert data_files(index_dir) == {
-        MANIFEST, "NOTES.txt", "meta-000001.sqlite", "vectors-000001.faiss", "meta-000002.sqlite", "vectors-000002.faiss",
+        MANIFEST,
+        "NOTES.txt",
+        "meta-000001.sqlite",
+        "vectors-000001.faiss",
+        "meta-000002.sqlite",
+        "vectors-000002.faiss",
     }
     assert index_state(open_store(index_dir, fake_embedder)) == corpus_state(small_corpus)
 
@@ -546,8 +562,7 @@ with writer_lock(Path(sys.argv[1])):
 @pytest.mark.slow
 def test_lock_is_held_across_processes_and_freed_when_the_holder_is_killed(tmp_path):
     index_dir = tmp_path / "index"
-    holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(index_dir)], cwd=ROOT,
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(index_dir)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(IndexBusyError):

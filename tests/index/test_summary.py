@@ -23,10 +23,18 @@ MARKER = re.compile(r"\[(\d+)\]")
 
 # Twelve paragraphs on distinct subjects, two sentences each, every sentence long enough to be eligible.
 TOPICS = [
-    ("harbour", "ferries", "cranes"), ("orchard", "apples", "frost"), ("library", "books", "readers"),
-    ("railway", "signals", "tracks"), ("hospital", "nurses", "wards"), ("airport", "runways", "noise"),
-    ("forest", "wildfires", "rangers"), ("museum", "paintings", "visitors"), ("bakery", "bread", "ovens"),
-    ("stadium", "tickets", "supporters"), ("vineyard", "grapes", "harvest"), ("observatory", "telescopes", "comets"),
+    ("harbour", "ferries", "cranes"),
+    ("orchard", "apples", "frost"),
+    ("library", "books", "readers"),
+    ("railway", "signals", "tracks"),
+    ("hospital", "nurses", "wards"),
+    ("airport", "runways", "noise"),
+    ("forest", "wildfires", "rangers"),
+    ("museum", "paintings", "visitors"),
+    ("bakery", "bread", "ovens"),
+    ("stadium", "tickets", "supporters"),
+    ("vineyard", "grapes", "harvest"),
+    ("observatory", "telescopes", "comets"),
 ]
 LONG_TEXT = "\n\n".join(
     f"The {place} council reviewed {a} budgets and {b} schedules for the coming season. "
@@ -48,7 +56,7 @@ def assert_cited_summary(summary, text: str, article_id: str, expected_count: in
         assert previous.end <= c.start, "overlapping quotes"
     paragraphs = paragraph_spans(text)
     for c in citations:
-        assert text[c.start:c.end] == c.quote and c.quote.strip()
+        assert text[c.start : c.end] == c.quote and c.quote.strip()
         assert c.article_id == article_id
         span = paragraphs[c.paragraph - 1]
         assert span.start <= c.start and c.end <= span.end, (c.paragraph, c.quote)
@@ -121,7 +129,7 @@ def test_sentences_leaning_back_are_joined():
         "The talks failed. However, both sides met again.",
     ]
     assert [s.paragraph for s in sentences] == [1, 2]
-    assert all(text[s.start:s.end] == s.text for s in sentences)
+    assert all(text[s.start : s.end] == s.text for s in sentences)
     # Never across a paragraph break.
     sentences = article_sentences("The talks failed.\n\nIt rained.")
     assert [s.text for s in sentences] == ["The talks failed.", "It rained."]

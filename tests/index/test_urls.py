@@ -117,15 +117,18 @@ def test_public_hosts_are_cleared_with_the_address_to_connect_to():
     assert check_url("http://93.184.216.34/", fake_resolver).address == "93.184.216.34"
 
 
-@pytest.mark.parametrize("url, expected", [
-    ("HTTPS://Example.ORG/Path?b=2&a=1#frag", "https://example.org/Path?a=1&b=2"),
-    ("https://example.org:443/x", "https://example.org/x"),
-    ("http://example.org:80", "http://example.org/"),
-    ("https://example.org/x?utm_source=tw&utm_medium=social&fbclid=abc&id=7", "https://example.org/x?id=7"),
-    ("https://example.org/x?gclid=1&mc_cid=2&ref=home", "https://example.org/x"),
-    ("https://bücher.example/seite", "https://xn--bcher-kva.example/seite"),
-    ("https://example.org.:8443/x", "https://example.org:8443/x"),
-])
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("HTTPS://Example.ORG/Path?b=2&a=1#frag", "https://example.org/Path?a=1&b=2"),
+        ("https://example.org:443/x", "https://example.org/x"),
+        ("http://example.org:80", "http://example.org/"),
+        ("https://example.org/x?utm_source=tw&utm_medium=social&fbclid=abc&id=7", "https://example.org/x?id=7"),
+        ("https://example.org/x?gclid=1&mc_cid=2&ref=home", "https://example.org/x"),
+        ("https://bücher.example/seite", "https://xn--bcher-kva.example/seite"),
+        ("https://example.org.:8443/x", "https://example.org:8443/x"),
+    ],
+)
 def test_urls_are_normalised(url, expected):
     assert normalize_url(url) == expected
 

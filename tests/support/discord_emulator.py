@@ -86,20 +86,44 @@ class Perm:
 
 # What a new guild's @everyone may do, roughly Discord's defaults.
 EVERYONE_PERMISSIONS = (
-    Perm.CREATE_INSTANT_INVITE | Perm.ADD_REACTIONS | Perm.VIEW_CHANNEL | Perm.SEND_MESSAGES
-    | Perm.EMBED_LINKS | Perm.ATTACH_FILES | Perm.READ_MESSAGE_HISTORY | Perm.USE_EXTERNAL_EMOJIS
-    | Perm.CONNECT | Perm.SPEAK | Perm.CHANGE_NICKNAME | Perm.USE_APPLICATION_COMMANDS
-    | Perm.CREATE_PUBLIC_THREADS | Perm.CREATE_PRIVATE_THREADS | Perm.SEND_MESSAGES_IN_THREADS
+    Perm.CREATE_INSTANT_INVITE
+    | Perm.ADD_REACTIONS
+    | Perm.VIEW_CHANNEL
+    | Perm.SEND_MESSAGES
+    | Perm.EMBED_LINKS
+    | Perm.ATTACH_FILES
+    | Perm.READ_MESSAGE_HISTORY
+    | Perm.USE_EXTERNAL_EMOJIS
+    | Perm.CONNECT
+    | Perm.SPEAK
+    | Perm.CHANGE_NICKNAME
+    | Perm.USE_APPLICATION_COMMANDS
+    | Perm.CREATE_PUBLIC_THREADS
+    | Perm.CREATE_PRIVATE_THREADS
+    | Perm.SEND_MESSAGES_IN_THREADS
 )
 # What the bot's managed role grants: what a Q&A bot is invited with.
 BOT_PERMISSIONS = (
-    Perm.VIEW_CHANNEL | Perm.SEND_MESSAGES | Perm.SEND_MESSAGES_IN_THREADS | Perm.CREATE_PUBLIC_THREADS
-    | Perm.EMBED_LINKS | Perm.ATTACH_FILES | Perm.READ_MESSAGE_HISTORY | Perm.ADD_REACTIONS
-    | Perm.USE_EXTERNAL_EMOJIS | Perm.USE_APPLICATION_COMMANDS
+    Perm.VIEW_CHANNEL
+    | Perm.SEND_MESSAGES
+    | Perm.SEND_MESSAGES_IN_THREADS
+    | Perm.CREATE_PUBLIC_THREADS
+    | Perm.EMBED_LINKS
+    | Perm.ATTACH_FILES
+    | Perm.READ_MESSAGE_HISTORY
+    | Perm.ADD_REACTIONS
+    | Perm.USE_EXTERNAL_EMOJIS
+    | Perm.USE_APPLICATION_COMMANDS
 )
 DM_PERMISSIONS = (
-    Perm.VIEW_CHANNEL | Perm.SEND_MESSAGES | Perm.EMBED_LINKS | Perm.ATTACH_FILES
-    | Perm.READ_MESSAGE_HISTORY | Perm.ADD_REACTIONS | Perm.USE_EXTERNAL_EMOJIS | Perm.USE_APPLICATION_COMMANDS
+    Perm.VIEW_CHANNEL
+    | Perm.SEND_MESSAGES
+    | Perm.EMBED_LINKS
+    | Perm.ATTACH_FILES
+    | Perm.READ_MESSAGE_HISTORY
+    | Perm.ADD_REACTIONS
+    | Perm.USE_EXTERNAL_EMOJIS
+    | Perm.USE_APPLICATION_COMMANDS
 )
 
 
@@ -176,7 +200,17 @@ ALLOWED_CALLBACKS = {
 
 # Application command option types.
 SUB_COMMAND, SUB_COMMAND_GROUP, STRING, INTEGER, BOOLEAN, USER, CHANNEL, ROLE, MENTIONABLE, NUMBER, ATTACHMENT = (
-    1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
+    1,
+    2,
+    3,
+    4,
+    5,
+    6,
+    7,
+    8,
+    9,
+    10,
+    11,
 )
 
 TEXT_CHANNEL, DM_CHANNEL, PUBLIC_THREAD, PRIVATE_THREAD = 0, 1, 11, 12
@@ -189,7 +223,7 @@ ROLE_MENTION = re.compile(r"<@&(\d+)>")
 
 def iso_now() -> str:
     """The current UTC time as Discord's ISO-8601 timestamp."""
-    return dt.datetime.now(dt.timezone.utc).isoformat()
+    return dt.datetime.now(dt.UTC).isoformat()
 
 
 # Kept on stored messages for tests, never sent: Discord's message objects have no such field.
@@ -489,8 +523,16 @@ class DiscordEmulator:
         # the world
         self.application_id = self._snowflake()
         self.bot_user: dict = {
-            "id": str(self.application_id), "username": bot_name, "discriminator": "0", "global_name": None,
-            "avatar": None, "bot": True, "system": False, "public_flags": 0, "banner": None, "accent_color": None,
+            "id": str(self.application_id),
+            "username": bot_name,
+            "discriminator": "0",
+            "global_name": None,
+            "avatar": None,
+            "bot": True,
+            "system": False,
+            "public_flags": 0,
+            "banner": None,
+            "accent_color": None,
         }
         self.owner_user = self._new_user("app-owner")
         self.guild_id = self._snowflake()
@@ -578,7 +620,10 @@ class DiscordEmulator:
 
     @contextlib.asynccontextmanager
     async def run_bot(
-        self, bot: discord.Client, token: str = "test-token", ready_timeout: float = 10,
+        self,
+        bot: discord.Client,
+        token: str = "test-token",
+        ready_timeout: float = 10,
     ) -> AsyncIterator[discord.Client]:
         """Start `bot` against the emulator (inside patched()), wait until it is ready, close it after.
 
@@ -677,17 +722,33 @@ class DiscordEmulator:
     def _new_user(self, name: str, *, bot: bool = False) -> dict:
         """A user payload with a fresh id."""
         return {
-            "id": str(self._snowflake()), "username": name, "discriminator": "0", "global_name": name,
-            "avatar": None, "bot": bot, "system": False, "public_flags": 0, "banner": None, "accent_color": None,
+            "id": str(self._snowflake()),
+            "username": name,
+            "discriminator": "0",
+            "global_name": name,
+            "avatar": None,
+            "bot": bot,
+            "system": False,
+            "public_flags": 0,
+            "banner": None,
+            "accent_color": None,
         }
 
     def _add_role_payload(self, role_id: int, name: str, permissions: int, *, position: int, tags: dict | None = None) -> dict:
         """Store a role payload as GUILD_CREATE carries it."""
         role = {
-            "id": str(role_id), "name": name, "color": 0,
+            "id": str(role_id),
+            "name": name,
+            "color": 0,
             "colors": {"primary_color": 0, "secondary_color": None, "tertiary_color": None},
-            "hoist": False, "icon": None, "unicode_emoji": None, "position": position,
-            "permissions": str(permissions), "managed": tags is not None, "mentionable": False, "flags": 0,
+            "hoist": False,
+            "icon": None,
+            "unicode_emoji": None,
+            "position": position,
+            "permissions": str(permissions),
+            "managed": tags is not None,
+            "mentionable": False,
+            "flags": 0,
         }
         if tags is not None:
             role["tags"] = tags
@@ -715,10 +776,19 @@ class DiscordEmulator:
         """
         channel_id = self._snowflake()
         self.channels[channel_id] = {
-            "id": str(channel_id), "type": TEXT_CHANNEL, "guild_id": str(self.guild_id), "name": name,
-            "position": len(self.channels), "permission_overwrites": [dict(o) for o in permission_overwrites],
-            "topic": topic, "nsfw": False, "last_message_id": None, "rate_limit_per_user": 0, "parent_id": None,
-            "flags": 0, "default_auto_archive_duration": 1440,
+            "id": str(channel_id),
+            "type": TEXT_CHANNEL,
+            "guild_id": str(self.guild_id),
+            "name": name,
+            "position": len(self.channels),
+            "permission_overwrites": [dict(o) for o in permission_overwrites],
+            "topic": topic,
+            "nsfw": False,
+            "last_message_id": None,
+            "rate_limit_per_user": 0,
+            "parent_id": None,
+            "flags": 0,
+            "default_auto_archive_duration": 1440,
         }
         self._channel_message_ids[channel_id] = []
         self._dispatch_later("CHANNEL_CREATE", self.channels[channel_id], Intent.GUILDS)
@@ -728,9 +798,18 @@ class DiscordEmulator:
         """Store a guild member payload (as GUILD_CREATE carries it)."""
         self.users[int(user["id"])] = user
         member = {
-            "user": user, "nick": None, "avatar": None, "banner": None, "roles": [str(r) for r in role_ids],
-            "joined_at": iso_now(), "premium_since": None, "deaf": False, "mute": False, "flags": 0,
-            "pending": False, "communication_disabled_until": None,
+            "user": user,
+            "nick": None,
+            "avatar": None,
+            "banner": None,
+            "roles": [str(r) for r in role_ids],
+            "joined_at": iso_now(),
+            "premium_since": None,
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+            "pending": False,
+            "communication_disabled_until": None,
         }
         self.members[int(user["id"])] = member
         return member
@@ -760,7 +839,12 @@ class DiscordEmulator:
         return self._store_attachment(filename, data, content_type, ephemeral=True)
 
     def _store_attachment(
-        self, filename: str, data: bytes, content_type: str | None, *, ephemeral: bool = False,
+        self,
+        filename: str,
+        data: bytes,
+        content_type: str | None,
+        *,
+        ephemeral: bool = False,
         description: str | None = None,
     ) -> dict:
         """Keep the bytes and build the attachment object pointing at /attachments/{id}/{filename}."""
@@ -771,8 +855,13 @@ class DiscordEmulator:
         # like "../x.md" one path segment instead of dot-segments a client would normalise away.
         url = f"{self.base_url}/attachments/{attachment_id}/{quote(filename, safe='')}"
         attachment = {
-            "id": str(attachment_id), "filename": filename, "size": len(data), "url": url, "proxy_url": url,
-            "content_type": content_type, "ephemeral": ephemeral,
+            "id": str(attachment_id),
+            "filename": filename,
+            "size": len(data),
+            "url": url,
+            "proxy_url": url,
+            "content_type": content_type,
+            "ephemeral": ephemeral,
         }
         if description is not None:
             attachment["description"] = description
@@ -787,20 +876,55 @@ class DiscordEmulator:
         """The guild as GUILD_CREATE carries it."""
         members = list(self.members.values())
         return {
-            "id": str(self.guild_id), "name": self.guild_name, "icon": None, "splash": None,
-            "discovery_splash": None, "banner": None, "description": None, "owner_id": str(self.guild_owner_id),
-            "afk_channel_id": None, "afk_timeout": 300, "verification_level": 0, "default_message_notifications": 0,
-            "explicit_content_filter": 0, "mfa_level": 0, "nsfw_level": 0, "application_id": None,
-            "system_channel_id": str(self.channel_id), "system_channel_flags": 0, "rules_channel_id": None,
-            "public_updates_channel_id": None, "safety_alerts_channel_id": None, "max_members": 500000,
-            "max_video_channel_users": 25, "max_stage_video_channel_users": 50, "vanity_url_code": None,
-            "premium_tier": 0, "premium_subscription_count": 0, "premium_progress_bar_enabled": False,
-            "preferred_locale": "en-US", "features": [], "roles": list(self.roles.values()), "emojis": [],
-            "stickers": [], "joined_at": self.members[self.application_id]["joined_at"], "large": False,
-            "unavailable": False, "lazy": True, "member_count": len(members), "members": members,
-            "channels": list(self.channels.values()), "threads": list(self.threads.values()), "presences": [],
-            "voice_states": [], "stage_instances": [], "guild_scheduled_events": [], "soundboard_sounds": [],
-            "embedded_activities": [], "incidents_data": None, "hub_type": None,
+            "id": str(self.guild_id),
+            "name": self.guild_name,
+            "icon": None,
+            "splash": None,
+            "discovery_splash": None,
+            "banner": None,
+            "description": None,
+            "owner_id": str(self.guild_owner_id),
+            "afk_channel_id": None,
+            "afk_timeout": 300,
+            "verification_level": 0,
+            "default_message_notifications": 0,
+            "explicit_content_filter": 0,
+            "mfa_level": 0,
+            "nsfw_level": 0,
+            "application_id": None,
+            "system_channel_id": str(self.channel_id),
+            "system_channel_flags": 0,
+            "rules_channel_id": None,
+            "public_updates_channel_id": None,
+            "safety_alerts_channel_id": None,
+            "max_members": 500000,
+            "max_video_channel_users": 25,
+            "max_stage_video_channel_users": 50,
+            "vanity_url_code": None,
+            "premium_tier": 0,
+            "premium_subscription_count": 0,
+            "premium_progress_bar_enabled": False,
+            "preferred_locale": "en-US",
+            "features": [],
+            "roles": list(self.roles.values()),
+            "emojis": [],
+            "stickers": [],
+            "joined_at": self.members[self.application_id]["joined_at"],
+            "large": False,
+            "unavailable": False,
+            "lazy": True,
+            "member_count": len(members),
+            "members": members,
+            "channels": list(self.channels.values()),
+            "threads": list(self.threads.values()),
+            "presences": [],
+            "voice_states": [],
+            "stage_instances": [],
+            "guild_scheduled_events": [],
+            "soundboard_sounds": [],
+            "embedded_activities": [],
+            "incidents_data": None,
+            "hub_type": None,
         }
 
     def _find_channel(self, channel_id: int) -> dict | None:
@@ -823,7 +947,11 @@ class DiscordEmulator:
             channel_id = self._snowflake()
             self._dm_channel_by_user[user_id] = channel_id
             self.dm_channels[channel_id] = {
-                "id": str(channel_id), "type": DM_CHANNEL, "last_message_id": None, "flags": 0, "recipients": [user],
+                "id": str(channel_id),
+                "type": DM_CHANNEL,
+                "last_message_id": None,
+                "flags": 0,
+                "recipients": [user],
             }
             self._channel_message_ids[channel_id] = []
         return self.dm_channels[channel_id]
@@ -892,7 +1020,12 @@ class DiscordEmulator:
         return list(seen.values())
 
     def _mentions(
-        self, content: str, allowed_mentions: dict | None, *, guild: bool, replied_user: dict | None,
+        self,
+        content: str,
+        allowed_mentions: dict | None,
+        *,
+        guild: bool,
+        replied_user: dict | None,
         author_id: int,
     ) -> tuple[list, list, bool]:
         """(mentions, mention_roles, mention_everyone) as Discord computes them from content and allowed_mentions."""
@@ -910,11 +1043,14 @@ class DiscordEmulator:
         if replied_user is not None and ping_replied and all(m["id"] != replied_user["id"] for m in mentioned):
             mentioned.append(self._mention_payload(int(replied_user["id"]), guild))
         mention_roles = [
-            str(role_id) for role_id in dict.fromkeys(int(r) for r in ROLE_MENTION.findall(content))
+            str(role_id)
+            for role_id in dict.fromkeys(int(r) for r in ROLE_MENTION.findall(content))
             if guild and role_id in self.roles and ("roles" in parse or role_id in roles)
         ]
         everyone = (
-            guild and ("@everyone" in content or "@here" in content) and "everyone" in parse
+            guild
+            and ("@everyone" in content or "@here" in content)
+            and "everyone" in parse
             and bool(self.permissions_for(author_id) & Perm.MENTION_EVERYONE)
         )
         return mentioned, mention_roles, everyone
@@ -937,7 +1073,8 @@ class DiscordEmulator:
             if kind in parse and allowed_mentions.get(kind):
                 raise form_error(
                     ["allowed_mentions", "parse"],
-                    "SET_TYPE_ALREADY_CONTAINS_VALUE", f"parse:[\"{kind}\"] and {kind}: [ids] are mutually exclusive.",
+                    "SET_TYPE_ALREADY_CONTAINS_VALUE",
+                    f'parse:["{kind}"] and {kind}: [ids] are mutually exclusive.',
                 )
 
     def _validate_message_fields(self, message: dict) -> None:
@@ -984,7 +1121,8 @@ class DiscordEmulator:
                 if len(text) > limit:
                     raise form_error(
                         ["embeds", index, "fields", position, key],
-                        "BASE_TYPE_MAX_LENGTH", f"Must be {limit} or fewer in length.",
+                        "BASE_TYPE_MAX_LENGTH",
+                        f"Must be {limit} or fewer in length.",
                     )
                 size += len(text)
         return size
@@ -1007,18 +1145,21 @@ class DiscordEmulator:
                     if child.get("type") == 2 and not (child.get("url") or child.get("sku_id")):
                         raise form_error(
                             ["components", row_index, "components", child_index, "custom_id"],
-                            "BASE_TYPE_REQUIRED", "This field is required",
+                            "BASE_TYPE_REQUIRED",
+                            "This field is required",
                         )
                     continue
                 if len(custom_id) > 100:
                     raise form_error(
                         ["components", row_index, "components", child_index, "custom_id"],
-                        "BASE_TYPE_MAX_LENGTH", "Must be 100 or fewer in length.",
+                        "BASE_TYPE_MAX_LENGTH",
+                        "Must be 100 or fewer in length.",
                     )
                 if custom_id in seen:
                     raise form_error(
                         ["components", row_index, "components", child_index, "custom_id"],
-                        "COMPONENT_CUSTOM_ID_DUPLICATED", "Component custom id cannot be duplicated",
+                        "COMPONENT_CUSTOM_ID_DUPLICATED",
+                        "Component custom id cannot be duplicated",
                     )
                 seen.add(custom_id)
 
@@ -1052,14 +1193,26 @@ class DiscordEmulator:
                 raise form_error(["attachments", entry_id], "ATTACHMENT_NOT_FOUND", "Attachment data not found")
             if len(upload["data"]) > ATTACHMENT_SIZE_LIMIT:
                 raise ApiError(413, 40005, "Request entity too large")
-            result.append(self._store_attachment(
-                entry.get("filename") or upload["filename"], upload["data"], None, description=entry.get("description"),
-            ))
+            result.append(
+                self._store_attachment(
+                    entry.get("filename") or upload["filename"],
+                    upload["data"],
+                    None,
+                    description=entry.get("description"),
+                )
+            )
         return result
 
     def _message_from_body(
-        self, body: dict, files: list[dict], *, channel: dict, author: dict, type_: int,
-        extra: dict | None = None, flags_allowed: int,
+        self,
+        body: dict,
+        files: list[dict],
+        *,
+        channel: dict,
+        author: dict,
+        type_: int,
+        extra: dict | None = None,
+        flags_allowed: int,
     ) -> dict:
         """A new message object from a create request (channel post, interaction response or follow-up)."""
         self._validate_allowed_mentions(body.get("allowed_mentions"))
@@ -1069,17 +1222,29 @@ class DiscordEmulator:
             raise form_error(["content"], "BASE_TYPE_BAD_TYPE", "Must be a string.")
         replied_user = (extra or {}).get("referenced_message", {}) or {}
         mentions, mention_roles, everyone = self._mentions(
-            content, body.get("allowed_mentions"), guild=guild,
-            replied_user=replied_user.get("author"), author_id=int(author["id"]),
+            content,
+            body.get("allowed_mentions"),
+            guild=guild,
+            replied_user=replied_user.get("author"),
+            author_id=int(author["id"]),
         )
         message_id = self._snowflake()
         message = {
-            "id": str(message_id), "type": type_, "channel_id": channel["id"], "author": author, "content": content,
-            "timestamp": iso_now(), "edited_timestamp": None, "tts": bool(body.get("tts", False)),
-            "mention_everyone": everyone, "mentions": mentions, "mention_roles": mention_roles,
+            "id": str(message_id),
+            "type": type_,
+            "channel_id": channel["id"],
+            "author": author,
+            "content": content,
+            "timestamp": iso_now(),
+            "edited_timestamp": None,
+            "tts": bool(body.get("tts", False)),
+            "mention_everyone": everyone,
+            "mentions": mentions,
+            "mention_roles": mention_roles,
             "attachments": self._attachments_from_upload(body, files, []) or [],
             "embeds": [dict(embed, type=embed.get("type", "rich")) for embed in body.get("embeds") or []],
-            "components": copy.deepcopy(body.get("components") or []), "pinned": False,
+            "components": copy.deepcopy(body.get("components") or []),
+            "pinned": False,
             "flags": int(body.get("flags") or 0) & flags_allowed,
             "allowed_mentions": copy.deepcopy(body.get("allowed_mentions")),
         }
@@ -1104,8 +1269,11 @@ class DiscordEmulator:
         if "content" in body:
             edited["content"] = body["content"] or ""
             edited["mentions"], edited["mention_roles"], edited["mention_everyone"] = self._mentions(
-                edited["content"], edited.get("allowed_mentions"), guild="guild_id" in edited,
-                replied_user=None, author_id=int(edited["author"]["id"]),
+                edited["content"],
+                edited.get("allowed_mentions"),
+                guild="guild_id" in edited,
+                replied_user=None,
+                author_id=int(edited["author"]["id"]),
             )
         if "embeds" in body:
             edited["embeds"] = [dict(embed, type=embed.get("type", "rich")) for embed in body["embeds"] or []]
@@ -1179,11 +1347,20 @@ class DiscordEmulator:
         """READY as discord.py's ConnectionState.parse_ready reads it."""
         user = dict(self.bot_user, verified=True, mfa_enabled=True, email=None, flags=0, locale="en-US")
         payload = {
-            "v": 10, "user": user, "user_settings": {}, "guilds": [{"id": str(self.guild_id), "unavailable": True}],
-            "session_id": session.id, "session_type": "normal", "resume_gateway_url": self.gateway_url,
+            "v": 10,
+            "user": user,
+            "user_settings": {},
+            "guilds": [{"id": str(self.guild_id), "unavailable": True}],
+            "session_id": session.id,
+            "session_type": "normal",
+            "resume_gateway_url": self.gateway_url,
             "application": {"id": str(self.application_id), "flags": self._application_flags()},
-            "private_channels": [], "relationships": [], "presences": [], "guild_join_requests": [],
-            "geo_ordered_rtc_regions": ["local"], "auth_session_id_hash": secrets.token_hex(8),
+            "private_channels": [],
+            "relationships": [],
+            "presences": [],
+            "guild_join_requests": [],
+            "geo_ordered_rtc_regions": ["local"],
+            "auth_session_id_hash": secrets.token_hex(8),
             "_trace": ['["discord-emulator",{"micros":0}]'],
         }
         payload["shard"] = session.identify.get("shard") or [0, 1]
@@ -1338,7 +1515,12 @@ class DiscordEmulator:
         return frame
 
     async def _dispatch(
-        self, event: str, data: dict, *, session: _GatewaySession | None = None, intent: int = 0,
+        self,
+        event: str,
+        data: dict,
+        *,
+        session: _GatewaySession | None = None,
+        intent: int = 0,
         on_send: Callable[[], None] | None = None,
     ) -> dict | None:
         """Dispatch an event (op 0) to the bot's session; None if its intents exclude the event."""
@@ -1470,7 +1652,13 @@ class DiscordEmulator:
         return value
 
     def _interaction_options(
-        self, command: dict, options: dict, subcommand: str | None, resolved: dict, *, guild: bool,
+        self,
+        command: dict,
+        options: dict,
+        subcommand: str | None,
+        resolved: dict,
+        *,
+        guild: bool,
         focused: str | None = None,
     ) -> list[dict]:
         """The data.options tree for a command invocation, checked against the registered schema."""
@@ -1517,7 +1705,13 @@ class DiscordEmulator:
         return partial
 
     async def _dispatch_interaction(
-        self, type_: int, data: dict, *, user: dict | None, channel_id: int | None, dm: bool,
+        self,
+        type_: int,
+        data: dict,
+        *,
+        user: dict | None,
+        channel_id: int | None,
+        dm: bool,
         message: dict | None = None,
     ) -> Interaction:
         """Build INTERACTION_CREATE as Discord sends it, register it, dispatch it."""
@@ -1532,11 +1726,19 @@ class DiscordEmulator:
         in_guild = "guild_id" in channel
         interaction_id = self._snowflake()
         payload: dict[str, Any] = {
-            "id": str(interaction_id), "application_id": str(self.application_id), "type": type_,
-            "token": secrets.token_urlsafe(48), "version": 1, "data": data, "channel_id": channel["id"],
-            "channel": self._interaction_channel(channel, user_id), "locale": "en-US",
-            "app_permissions": str(self.permissions_for(self.application_id, channel)), "entitlements": [],
-            "entitlement_sku_ids": [], "attachment_size_limit": ATTACHMENT_SIZE_LIMIT,
+            "id": str(interaction_id),
+            "application_id": str(self.application_id),
+            "type": type_,
+            "token": secrets.token_urlsafe(48),
+            "version": 1,
+            "data": data,
+            "channel_id": channel["id"],
+            "channel": self._interaction_channel(channel, user_id),
+            "locale": "en-US",
+            "app_permissions": str(self.permissions_for(self.application_id, channel)),
+            "entitlements": [],
+            "entitlement_sku_ids": [],
+            "attachment_size_limit": ATTACHMENT_SIZE_LIMIT,
             "authorizing_integration_owners": {"0": str(self.guild_id) if in_guild else "0"},
             "context": 0 if in_guild else 1,
         }
@@ -1562,8 +1764,14 @@ class DiscordEmulator:
         return interaction
 
     async def slash(
-        self, name: str, options: dict | None = None, *, user: dict | None = None,
-        channel_id: int | None = None, subcommand: str | None = None, dm: bool = False,
+        self,
+        name: str,
+        options: dict | None = None,
+        *,
+        user: dict | None = None,
+        channel_id: int | None = None,
+        subcommand: str | None = None,
+        dm: bool = False,
     ) -> Interaction:
         """A user runs /name (optionally `subcommand`, "group sub" for groups) with `options`; returns at dispatch.
 
@@ -1583,14 +1791,24 @@ class DiscordEmulator:
         return await self._dispatch_interaction(InteractionType.APPLICATION_COMMAND, data, user=user, channel_id=channel_id, dm=dm)
 
     async def autocomplete(
-        self, name: str, options: dict, focused: str, *, user: dict | None = None,
-        subcommand: str | None = None, timeout: float = 5, dm: bool = False, channel_id: int | None = None,
+        self,
+        name: str,
+        options: dict,
+        focused: str,
+        *,
+        user: dict | None = None,
+        subcommand: str | None = None,
+        timeout: float = 5,
+        dm: bool = False,
+        channel_id: int | None = None,
     ) -> list[dict]:
         """A user types into option `focused` of /name; returns the choices the bot answered."""
         command, guild_id = self._find_command(name, dm=dm)
         resolved: dict = {}
         data: dict[str, Any] = {
-            "id": command["id"], "name": command["name"], "type": 1,
+            "id": command["id"],
+            "name": command["name"],
+            "type": 1,
             "options": self._interaction_options(command, options, subcommand, resolved, guild=not dm, focused=focused),
         }
         if guild_id is not None:
@@ -1627,12 +1845,23 @@ class DiscordEmulator:
         if dm and user is None:
             user = channel["recipients"][0]
         return await self._dispatch_interaction(
-            InteractionType.MESSAGE_COMPONENT, data, user=user, channel_id=int(current["channel_id"]), dm=dm, message=current,
+            InteractionType.MESSAGE_COMPONENT,
+            data,
+            user=user,
+            channel_id=int(current["channel_id"]),
+            dm=dm,
+            message=current,
         )
 
     async def send_message(
-        self, content: str, *, user: dict | None = None, channel_id: int | None = None,
-        mention_bot: bool = False, dm: bool = False, attachments: Sequence[dict] = (),
+        self,
+        content: str,
+        *,
+        user: dict | None = None,
+        channel_id: int | None = None,
+        mention_bot: bool = False,
+        dm: bool = False,
+        attachments: Sequence[dict] = (),
         reply_to: dict | None = None,
     ) -> dict:
         """A user posts a message (MESSAGE_CREATE); returns it. `<@id>` in content become mentions."""
@@ -1650,14 +1879,30 @@ class DiscordEmulator:
         referenced = self.get_message(int(reply_to["id"])) if reply_to else None
         # A client's reply pings the replied-to author by default.
         mentions, mention_roles, everyone = self._mentions(
-            content, None, guild=guild, replied_user=referenced["author"] if referenced else None, author_id=int(user["id"]),
+            content,
+            None,
+            guild=guild,
+            replied_user=referenced["author"] if referenced else None,
+            author_id=int(user["id"]),
         )
         message: dict[str, Any] = {
-            "id": str(self._snowflake()), "type": MessageType.REPLY if referenced else MessageType.DEFAULT,
-            "channel_id": channel["id"], "author": user, "content": content, "timestamp": iso_now(),
-            "edited_timestamp": None, "tts": False, "mention_everyone": everyone, "mentions": mentions,
-            "mention_roles": mention_roles, "attachments": [dict(a, ephemeral=False) for a in attachments],
-            "embeds": [], "components": [], "pinned": False, "flags": 0, "nonce": str(self._snowflake()),
+            "id": str(self._snowflake()),
+            "type": MessageType.REPLY if referenced else MessageType.DEFAULT,
+            "channel_id": channel["id"],
+            "author": user,
+            "content": content,
+            "timestamp": iso_now(),
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": everyone,
+            "mentions": mentions,
+            "mention_roles": mention_roles,
+            "attachments": [dict(a, ephemeral=False) for a in attachments],
+            "embeds": [],
+            "components": [],
+            "pinned": False,
+            "flags": 0,
+            "nonce": str(self._snowflake()),
             "allowed_mentions": None,
         }
         if guild:
@@ -1733,10 +1978,14 @@ class DiscordEmulator:
             payload, files = None, []
             for field, value in form.items():
                 if isinstance(value, web.FileField):
-                    files.append({
-                        "field": field, "filename": value.filename, "content_type": value.content_type,
-                        "data": value.file.read(),
-                    })
+                    files.append(
+                        {
+                            "field": field,
+                            "filename": value.filename,
+                            "content_type": value.content_type,
+                            "data": value.file.read(),
+                        }
+                    )
                 elif field == "payload_json":
                     payload = json.loads(value)
             return payload, files
@@ -1753,7 +2002,7 @@ class DiscordEmulator:
         if request.path == "/" and request.headers.get("Upgrade", "").lower() == "websocket":
             return await self._serve_gateway(request)
         api = request.path.startswith(API_PREFIX + "/")
-        path = request.path[len(API_PREFIX):] if api else request.path
+        path = request.path[len(API_PREFIX) :] if api else request.path
         body, files = await self._read_body(request)
         record = RequestRecord(request.method, path, dict(request.query), body, time.perf_counter(), files)
         self.requests.append(record)
@@ -1809,7 +2058,8 @@ class DiscordEmulator:
 
     async def _get_gateway_bot(self, record: RequestRecord) -> dict:
         return {
-            "url": self.gateway_url, "shards": 1,
+            "url": self.gateway_url,
+            "shards": 1,
             "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1},
         }
 
@@ -1830,11 +2080,25 @@ class DiscordEmulator:
 
     async def _get_application(self, record: RequestRecord) -> dict:
         return {
-            "id": str(self.application_id), "name": self.bot_user["username"], "description": "", "icon": None,
-            "bot_public": False, "bot_require_code_grant": False, "owner": self.owner_user, "team": None,
-            "verify_key": secrets.token_hex(32), "flags": self._application_flags(), "summary": "",
-            "rpc_origins": [], "bot": self.bot_user, "tags": [], "redirect_uris": [], "interactions_endpoint_url": None,
-            "approximate_guild_count": 1, "terms_of_service_url": None, "privacy_policy_url": None,
+            "id": str(self.application_id),
+            "name": self.bot_user["username"],
+            "description": "",
+            "icon": None,
+            "bot_public": False,
+            "bot_require_code_grant": False,
+            "owner": self.owner_user,
+            "team": None,
+            "verify_key": secrets.token_hex(32),
+            "flags": self._application_flags(),
+            "summary": "",
+            "rpc_origins": [],
+            "bot": self.bot_user,
+            "tags": [],
+            "redirect_uris": [],
+            "interactions_endpoint_url": None,
+            "approximate_guild_count": 1,
+            "terms_of_service_url": None,
+            "privacy_policy_url": None,
             "integration_types_config": {"0": {}},
         }
 
@@ -1865,7 +2129,8 @@ class DiscordEmulator:
         if kind != 1 and description:
             raise form_error(
                 where + ["description"],
-                "APPLICATION_COMMAND_CONTEXT_MENU_DESCRIPTION", "Context menu commands cannot have description",
+                "APPLICATION_COMMAND_CONTEXT_MENU_DESCRIPTION",
+                "Context menu commands cannot have description",
             )
         self._validate_options(command.get("options") or [], where + ["options"])
 
@@ -1896,7 +2161,8 @@ class DiscordEmulator:
                 if seen_optional:
                     raise form_error(
                         here + ["required"],
-                        "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID", "Required options must be placed before non-required options",
+                        "APPLICATION_COMMAND_OPTIONS_REQUIRED_INVALID",
+                        "Required options must be placed before non-required options",
                     )
             else:
                 seen_optional = True
@@ -1906,7 +2172,8 @@ class DiscordEmulator:
             if choices and option.get("autocomplete"):
                 raise form_error(
                     here + ["autocomplete"],
-                    "APPLICATION_COMMAND_OPTION_AUTOCOMPLETE_AND_CHOICES", "Autocomplete cannot be set with choices",
+                    "APPLICATION_COMMAND_OPTION_AUTOCOMPLETE_AND_CHOICES",
+                    "Autocomplete cannot be set with choices",
                 )
             if option.get("type") in (SUB_COMMAND, SUB_COMMAND_GROUP):
                 self._validate_options(option.get("options") or [], here + ["options"])
@@ -1947,7 +2214,8 @@ class DiscordEmulator:
             if key in seen:
                 raise form_error(
                     [index, "name"],
-                    "APPLICATION_COMMANDS_DUPLICATE_NAME", f"Application command names must be unique: {command['name']}",
+                    "APPLICATION_COMMANDS_DUPLICATE_NAME",
+                    f"Application command names must be unique: {command['name']}",
                 )
             seen.add(key)
         existing = {(c["name"], c["type"]): c for c in self.commands.get(scope, [])}
@@ -2011,7 +2279,9 @@ class DiscordEmulator:
         """What marks a message as an interaction's: webhook and application ids, interaction metadata."""
         user = interaction.payload.get("user") or interaction.payload["member"]["user"]
         metadata: dict[str, Any] = {
-            "id": str(interaction.id), "type": interaction.type, "user": user,
+            "id": str(interaction.id),
+            "type": interaction.type,
+            "user": user,
             "authorizing_integration_owners": interaction.payload["authorizing_integration_owners"],
         }
         data = interaction.payload.get("data", {})
@@ -2036,7 +2306,12 @@ class DiscordEmulator:
         return []
 
     def _interaction_message(
-        self, interaction: Interaction, body: dict, files: list[dict], *, followup: bool,
+        self,
+        interaction: Interaction,
+        body: dict,
+        files: list[dict],
+        *,
+        followup: bool,
         loading: bool = False,
     ) -> dict:
         """A message sent through an interaction (response or follow-up), authored by the bot as a webhook."""
@@ -2049,10 +2324,23 @@ class DiscordEmulator:
             # The "thinking" placeholder: empty, flagged LOADING, ephemeral if the deferral asked for it.
             flags = MessageFlag.LOADING | (int(body.get("flags") or 0) & MessageFlag.EPHEMERAL)
             message = {
-                "id": str(self._snowflake()), "type": kind, "channel_id": channel["id"], "author": self.bot_user,
-                "content": "", "timestamp": iso_now(), "edited_timestamp": None, "tts": False,
-                "mention_everyone": False, "mentions": [], "mention_roles": [], "attachments": [], "embeds": [],
-                "components": [], "pinned": False, "flags": flags, "allowed_mentions": None,
+                "id": str(self._snowflake()),
+                "type": kind,
+                "channel_id": channel["id"],
+                "author": self.bot_user,
+                "content": "",
+                "timestamp": iso_now(),
+                "edited_timestamp": None,
+                "tts": False,
+                "mention_everyone": False,
+                "mentions": [],
+                "mention_roles": [],
+                "attachments": [],
+                "embeds": [],
+                "components": [],
+                "pinned": False,
+                "flags": flags,
+                "allowed_mentions": None,
                 **self._interaction_message_extra(interaction, followup=False),
             }
             if "guild_id" in channel:
@@ -2060,7 +2348,12 @@ class DiscordEmulator:
             return message
         allowed = MessageFlag.EPHEMERAL | MessageFlag.SUPPRESS_EMBEDS | MessageFlag.SUPPRESS_NOTIFICATIONS | MessageFlag.IS_COMPONENTS_V2
         return self._message_from_body(
-            body, files, channel=channel, author=self.bot_user, type_=kind, flags_allowed=allowed,
+            body,
+            files,
+            channel=channel,
+            author=self.bot_user,
+            type_=kind,
+            flags_allowed=allowed,
             extra=self._interaction_message_extra(interaction, followup=followup),
         )
 
@@ -2243,7 +2536,7 @@ class DiscordEmulator:
             history = [m for m in history if int(m["id"]) > int(record.query["after"])][:limit]
         if "around" in record.query:
             pivot = int(record.query["around"])
-            older = [m for m in history if int(m["id"]) < pivot][-(limit // 2):] if limit > 1 else []
+            older = [m for m in history if int(m["id"]) < pivot][-(limit // 2) :] if limit > 1 else []
             history = older + [m for m in history if int(m["id"]) >= pivot][: limit - len(older)]
         return list(reversed(history[-limit:]))
 
@@ -2278,7 +2571,13 @@ class DiscordEmulator:
         # EPHEMERAL only exists for interaction responses; Discord drops it on channel messages.
         allowed = MessageFlag.SUPPRESS_EMBEDS | MessageFlag.SUPPRESS_NOTIFICATIONS | MessageFlag.IS_COMPONENTS_V2
         message = self._message_from_body(
-            body, record.files, channel=channel, author=self.bot_user, type_=kind, extra=extra, flags_allowed=allowed,
+            body,
+            record.files,
+            channel=channel,
+            author=self.bot_user,
+            type_=kind,
+            extra=extra,
+            flags_allowed=allowed,
         )
         self._record_message(message, body, "create")
         await self._echo("MESSAGE_CREATE", message)
@@ -2320,12 +2619,25 @@ class DiscordEmulator:
         """A thread channel object with the bot as owner and (only) member."""
         now = iso_now()
         return {
-            "id": str(thread_id), "type": kind, "guild_id": parent["guild_id"], "parent_id": parent["id"],
-            "owner_id": self.bot_user["id"], "name": name, "last_message_id": None, "message_count": 0,
-            "member_count": 1, "total_message_sent": 0, "rate_limit_per_user": 0, "flags": 0,
+            "id": str(thread_id),
+            "type": kind,
+            "guild_id": parent["guild_id"],
+            "parent_id": parent["id"],
+            "owner_id": self.bot_user["id"],
+            "name": name,
+            "last_message_id": None,
+            "message_count": 0,
+            "member_count": 1,
+            "total_message_sent": 0,
+            "rate_limit_per_user": 0,
+            "flags": 0,
             "thread_metadata": {
-                "archived": False, "auto_archive_duration": auto_archive, "archive_timestamp": now,
-                "locked": False, "create_timestamp": now, **({"invitable": True} if kind == PRIVATE_THREAD else {}),
+                "archived": False,
+                "auto_archive_duration": auto_archive,
+                "archive_timestamp": now,
+                "locked": False,
+                "create_timestamp": now,
+                **({"invitable": True} if kind == PRIVATE_THREAD else {}),
             },
             "member": {"id": str(thread_id), "user_id": self.bot_user["id"], "join_timestamp": now, "flags": 0},
         }

@@ -77,8 +77,10 @@ def long_page(target_bytes: int) -> bytes:
 
 def paywall_page() -> str:
     """A news page whose article stops after one sentence at a 'subscribe to continue reading' gate."""
-    return page("<p>The first lines of the story are free for everyone to read.</p>"
-                '<div class="article-gate"><p>Subscribe to continue reading. Already a subscriber? Log in.</p></div>')
+    return page(
+        "<p>The first lines of the story are free for everyone to read.</p>"
+        '<div class="article-gate"><p>Subscribe to continue reading. Already a subscriber? Log in.</p></div>'
+    )
 
 
 def login_page() -> str:
@@ -101,7 +103,7 @@ def article_text() -> str:
 
 def markdown_article(front_matter: str = "title: Budget deal\nauthor: Jane Doe") -> bytes:
     """A corpus-style Markdown article with YAML front matter."""
-    return f"---\n{front_matter}\n---\n\n{article_text()}\n".encode("utf-8")
+    return f"---\n{front_matter}\n---\n\n{article_text()}\n".encode()
 
 
 def yaml_bomb_markdown(levels: int = 9, fan_out: int = 9) -> bytes:
@@ -277,7 +279,9 @@ def docx_zip_bomb(unpacked_bytes: int = 4_000_000_000, member: str = "word/media
         offset = len(out)
         out += struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, *stamp, crc, len(packed), size, len(encoded), 0)
         out += encoded + packed
-        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, *stamp, crc, len(packed), size,
-                               len(encoded), 0, 0, 0, 0, 0, offset) + encoded
+        central += (
+            struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, *stamp, crc, len(packed), size, len(encoded), 0, 0, 0, 0, 0, offset)
+            + encoded
+        )
     end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries), len(central), len(out), 0)
     return bytes(out + central + end)

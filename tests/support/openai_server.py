@@ -139,7 +139,7 @@ class OpenAIServer:
                         self.wfile.write(payload)
                         return
                     for offset in range(0, len(payload), 16):
-                        self.wfile.write(payload[offset:offset + 16])
+                        self.wfile.write(payload[offset : offset + 16])
                         self.wfile.flush()
                         if server._stopping.wait(trickle):
                             return
@@ -194,7 +194,7 @@ def data_block(text: str, open_tag: str, close_tag: str) -> tuple[str, str, str]
     end = text.find(close_tag, start + len(open_tag)) if start >= 0 else -1
     if start < 0 or end < 0:
         return text, "", ""
-    return text[:start], text[start + len(open_tag):end], text[end + len(close_tag):]
+    return text[:start], text[start + len(open_tag) : end], text[end + len(close_tag) :]
 
 
 def numbered_passages(block: str) -> dict[int, str]:

@@ -39,8 +39,13 @@ class Routes:
         self.table[path] = handler
 
 
-def send(handler: BaseHTTPRequestHandler, status: int, body: bytes = b"", content_type: str = "text/html; charset=utf-8",
-         headers: dict[str, str] | None = None) -> None:
+def send(
+    handler: BaseHTTPRequestHandler,
+    status: int,
+    body: bytes = b"",
+    content_type: str = "text/html; charset=utf-8",
+    headers: dict[str, str] | None = None,
+) -> None:
     """A complete response with a Content-Length."""
     handler.send_response(status)
     handler.send_header("Content-Type", content_type)

@@ -24,7 +24,9 @@ _GLUED_MARKER = re.compile(r"([.!?])(\[\^?\s*\d)")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,;:!?])")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _WORD = re.compile(r"\w+", re.UNICODE)
-_UNITS = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split()
+_UNITS = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen"
+).split()
 _TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
 _NUMBER_WORDS = {word: value for value, word in enumerate(_UNITS)} | _TENS
 _COMPOUND_NUMBER = re.compile(r"\b(" + "|".join(_TENS) + r")[- ](" + "|".join(_UNITS[1:10]) + r")\b")
@@ -67,11 +69,11 @@ def parse_claims(reply: str) -> list[Claim]:
     for paragraph in paragraph_spans(text):
         first_of_paragraph = True
         for span in sentence_spans(text, paragraph):
-            piece = text[span.start:span.end]
+            piece = text[span.start : span.end]
             leading = re.match(r"(?:\s*" + _CITE_GROUP.pattern + r")+", piece)
             if leading and claims and not first_of_paragraph:
                 claims[-1][1].extend(n for m in _CITE_GROUP.findall(leading.group(0)) for n in cited_numbers(m))
-                piece = piece[leading.end():]
+                piece = piece[leading.end() :]
             first_of_paragraph = False
             numbers = [n for m in _CITE_GROUP.findall(piece) for n in cited_numbers(m)]
             bare = _tidy(plain_sentence(_CITE_GROUP.sub(" ", piece)))
@@ -159,8 +161,15 @@ def instruction_like(sentence: str) -> bool:
     return bool(_INSTRUCTION.search(plain_sentence(sentence)))
 
 
-def check_support(claim: str, claim_vector: np.ndarray, title: str, sentences: Sequence[str],
-                  evidence_vectors: np.ndarray, config: LLMConfig = LLMConfig(), excluded: Sequence[str] = ()) -> Support:
+def check_support(
+    claim: str,
+    claim_vector: np.ndarray,
+    title: str,
+    sentences: Sequence[str],
+    evidence_vectors: np.ndarray,
+    config: LLMConfig = LLMConfig(),
+    excluded: Sequence[str] = (),
+) -> Support:
     """Does a passage support a claim? Cheap, explainable tests: one of two, and figures always.
 
     The evidence is the passage's title and its sentences, less any that read as orders to an
@@ -191,8 +200,13 @@ def check_support(claim: str, claim_vector: np.ndarray, title: str, sentences: S
     cosine = float(cosines.max())
     numbers_ok = numbers_in(claim) <= numbers_in(evidence, spelled=True)
     injected = {stem(w) for text in excluded for w in content_words(text)} - evidence_stems
-    supported = (bool(sentences) and len(claim_stems) >= config.min_claim_words and numbers_ok and not claim_stems & injected
-                 and (lexical >= config.lexical_support or cosine >= config.semantic_support))
+    supported = (
+        bool(sentences)
+        and len(claim_stems) >= config.min_claim_words
+        and numbers_ok
+        and not claim_stems & injected
+        and (lexical >= config.lexical_support or cosine >= config.semantic_support)
+    )
     best = 0
     if sentences:
         overlap = [len(claim_stems & {stem(w) for w in content_words(s)}) / max(1, len(claim_stems)) for s in sentences]
@@ -217,7 +231,7 @@ def evidence_spans(passage: Passage) -> tuple[list[Span], list[str]]:
     p = passage.chunk
     evidence, excluded = [], []
     for s in sentence_spans(p.text, Span(0, len(p.text))):
-        text = p.text[s.start:s.end]
+        text = p.text[s.start : s.end]
         if instruction_like(text):
             excluded.append(text)
         elif has_words(text):
@@ -239,7 +253,9 @@ def verify_reply(reply: str, passages: Sequence[Passage], embedder: Embedder, co
     used = sorted({n for c in claims for n in c.cited if n in by_number})
     split = {n: evidence_spans(by_number[n]) for n in used}
     spans = {n: evidence for n, (evidence, _) in split.items()}
-    sentences = {n: [by_number[n].chunk.text[s.start - by_number[n].chunk.start:s.end - by_number[n].chunk.start] for s in spans[n]] for n in used}
+    sentences = {
+        n: [by_number[n].chunk.text[s.start - by_number[n].chunk.start : s.end - by_number[n].chunk.start] for s in spans[n]] for n in used
+    }
     # One embedding batch: the claims, then per cited passage its evidence as a whole and each sentence.
     texts = [c.text for c in claims]
     rows: dict[int, tuple[int, int]] = {}
@@ -259,8 +275,9 @@ def verify_reply(reply: str, passages: Sequence[Passage], embedder: Embedder, co
                 continue
             first, last = rows[n]
             # The model read the title with the passage, so a claim may lean on it too.
-            support = check_support(claim.text, vectors[index], by_number[n].chunk.title, sentences[n], vectors[first:last], config,
-                                    excluded=split[n][1])
+            support = check_support(
+                claim.text, vectors[index], by_number[n].chunk.title, sentences[n], vectors[first:last], config, excluded=split[n][1]
+            )
             if support.supported:
                 good.append((n, support))
         if good:
@@ -284,16 +301,17 @@ def verify_reply(reply: str, passages: Sequence[Passage], embedder: Embedder, co
     for n, m in renumber.items():
         p = by_number[n].chunk
         start, end = min(s.start for s in quoted[n]), max(s.end for s in quoted[n])
-        citations.append(Citation(m, p.article_id, p.title, p.url, p.paragraph, p.text[start - p.start:end - p.start],
-                                  start, end, scores[n]))
+        citations.append(
+            Citation(m, p.article_id, p.title, p.url, p.paragraph, p.text[start - p.start : end - p.start], start, end, scores[n])
+        )
     return Verified(" ".join(parts), tuple(citations), len(kept), dropped, invalid)
 
 
 def _quote_spans(spans: Sequence[Span], best: int, passage: Passage) -> list[Span]:
     """The best sentence, with the one just before it when it opens with "It", "This", "However"…"""
     chosen = [spans[best]]
-    text = passage.chunk.text[spans[best].start - passage.chunk.start:spans[best].end - passage.chunk.start]
-    gap = passage.chunk.text[spans[best - 1].end - passage.chunk.start:spans[best].start - passage.chunk.start] if best > 0 else "x"
+    text = passage.chunk.text[spans[best].start - passage.chunk.start : spans[best].end - passage.chunk.start]
+    gap = passage.chunk.text[spans[best - 1].end - passage.chunk.start : spans[best].start - passage.chunk.start] if best > 0 else "x"
     if best > 0 and leans_back(text) and not gap.strip():
         chosen.append(spans[best - 1])
     return chosen

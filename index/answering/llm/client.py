@@ -24,6 +24,7 @@ DEFAULT_TIMEOUT_SECONDS = 30.0
 # A reply larger than this is not an answer to a question; refuse to buffer it.
 MAX_RESPONSE_BYTES = 4 * 2**20
 
+
 class LLMError(RuntimeError):
     """The model endpoint did not give a usable reply; `kind` is a key of NOTES."""
 
@@ -62,7 +63,7 @@ def check_base_url(url: str) -> str:
     if parts.query or parts.fragment:
         raise ValueError(f"must not have a query or fragment: {redact_url(url)!r}")
     try:
-        parts.port
+        _ = parts.port  # reading the port is what validates it
     except ValueError:
         raise ValueError(f"has an invalid port: {redact_url(url)!r}") from None
     return url
@@ -104,8 +105,7 @@ class LLMClient:
 
     def chat(self, messages: Sequence[dict], max_tokens: int = 512, temperature: float = 0.0) -> str:
         """The assistant's reply text for these messages; raises LLMError on any failure."""
-        body = {"model": self.model, "messages": list(messages), "temperature": temperature,
-                "max_tokens": max_tokens, "stream": False}
+        body = {"model": self.model, "messages": list(messages), "temperature": temperature, "max_tokens": max_tokens, "stream": False}
         data = self._request("POST", "/chat/completions", body)
         try:
             message = data["choices"][0]["message"]
@@ -190,5 +190,3 @@ def _read_body(response: http.client.HTTPResponse, sock: socket.socket | None, d
         if size > MAX_RESPONSE_BYTES:
             raise http.client.HTTPException("reply too large")
         pieces.append(piece)
-
-

@@ -25,4 +25,3 @@ class LLMConfig:
     # About 2,500 tokens of passages at most, so prompt and reply fit a 4,096-token context.
     summary_passage_chars: int = 900
     summary_passages: int = 10
-

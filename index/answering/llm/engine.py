@@ -91,8 +91,12 @@ class LLMEngine:
             return Answer(question, answer.text, True, (), answer.related, timings)
         verified = verify_reply(reply, passages, self.engine.embedder, self.config)
         if verified.invalid_numbers or verified.dropped:
-            logger.info("language model answer: %d sentence(s) kept, %d dropped, %d citation(s) to missing passages",
-                        verified.kept, verified.dropped, verified.invalid_numbers)
+            logger.info(
+                "language model answer: %d sentence(s) kept, %d dropped, %d citation(s) to missing passages",
+                verified.kept,
+                verified.dropped,
+                verified.invalid_numbers,
+            )
         if not verified.citations:
             logger.warning("language model answer had no supported citation; answering extractively")
             return self._extractive(question, query, hits, timings, started, NOTES["unverified"])
@@ -112,8 +116,16 @@ class LLMEngine:
         return Answer(question, answer.text, answer.abstained, answer.citations, answer.related, timings, note)
 
 
-def llm_summarize(client: LLMClient, article_id: str, title: str, url: str, text: str, embedder: Embedder,
-                  length: str = "medium", config: LLMConfig = LLMConfig()) -> Answer:
+def llm_summarize(
+    client: LLMClient,
+    article_id: str,
+    title: str,
+    url: str,
+    text: str,
+    embedder: Embedder,
+    length: str = "medium",
+    config: LLMConfig = LLMConfig(),
+) -> Answer:
     """A summary of one article written by the model from its passages, each sentence cited and checked.
 
     Same arguments as index.answering.summary.summarize_text plus the client; falls back to that
@@ -127,8 +139,15 @@ def llm_summarize(client: LLMClient, article_id: str, title: str, url: str, text
     def fallback(note: str) -> Answer:
         summary = summarize_text(article_id, title, url, text, embedder, length)
         total = (time.perf_counter() - started) * 1000
-        return Answer(summary.question, summary.text, summary.abstained, summary.citations, summary.related,
-                      {**summary.timings_ms, "total": total}, note)
+        return Answer(
+            summary.question,
+            summary.text,
+            summary.abstained,
+            summary.citations,
+            summary.related,
+            {**summary.timings_ms, "total": total},
+            note,
+        )
 
     if not passages:
         return fallback("")
@@ -147,6 +166,6 @@ def llm_summarize(client: LLMClient, article_id: str, title: str, url: str, text
         return fallback(SUMMARY_NOTES["unverified"])
     total = (time.perf_counter() - started) * 1000
     note = _dropped_note(verified.dropped).replace("answer", "summary")
-    return Answer(f"summary of {title}", verified.text, False, verified.citations, (),
-                  {"llm": llm_ms, "answer": total - llm_ms, "total": total}, note)
-
+    return Answer(
+        f"summary of {title}", verified.text, False, verified.citations, (), {"llm": llm_ms, "answer": total - llm_ms, "total": total}, note
+    )

@@ -35,16 +35,22 @@ def neutralize_data(text: str) -> str:
 def render_passages(passages: Sequence[Passage]) -> str:
     """The numbered passages as they appear inside the data block."""
     return prompts.PASSAGE_SEPARATOR.join(
-        prompts.PASSAGE_TEMPLATE.format(n=p.n, title=neutralize_data(" ".join(p.chunk.title.split())), paragraph=p.chunk.paragraph,
-                                        text=neutralize_data(p.chunk.text.strip()))
+        prompts.PASSAGE_TEMPLATE.format(
+            n=p.n,
+            title=neutralize_data(" ".join(p.chunk.title.split())),
+            paragraph=p.chunk.paragraph,
+            text=neutralize_data(p.chunk.text.strip()),
+        )
         for p in passages
     )
 
 
-def answer_messages(question: str, passages: Sequence[Passage], history: Sequence[Turn] = (), config: LLMConfig = LLMConfig()) -> list[dict]:
+def answer_messages(
+    question: str, passages: Sequence[Passage], history: Sequence[Turn] = (), config: LLMConfig = LLMConfig()
+) -> list[dict]:
     """System rules, the last few turns of the conversation, then the data block and the question."""
     messages = [{"role": "system", "content": prompts.ANSWER_SYSTEM.format(max_sentences=config.max_sentences)}]
-    earlier_turns = list(history)[-config.history_turns:] if config.history_turns > 0 else []
+    earlier_turns = list(history)[-config.history_turns :] if config.history_turns > 0 else []
     for turn in earlier_turns:
         messages.append({"role": "user", "content": neutralize_data(turn.question)})
         if turn.answer:
@@ -52,8 +58,12 @@ def answer_messages(question: str, passages: Sequence[Passage], history: Sequenc
             if len(earlier) > config.history_chars:
                 earlier = earlier[: config.history_chars].rsplit(" ", 1)[0] + " …"
             messages.append({"role": "assistant", "content": neutralize_data(earlier)})
-    messages.append({"role": "user", "content": prompts.ANSWER_USER.format(
-        passages=render_passages(passages), question=neutralize_data(" ".join(question.split())))})
+    messages.append(
+        {
+            "role": "user",
+            "content": prompts.ANSWER_USER.format(passages=render_passages(passages), question=neutralize_data(" ".join(question.split()))),
+        }
+    )
     return messages
 
 
@@ -61,8 +71,12 @@ def summary_messages(title: str, passages: Sequence[Passage], sentences: int) ->
     """The messages asking for a cited summary of one article's passages."""
     return [
         {"role": "system", "content": prompts.SUMMARY_SYSTEM.format(sentences=sentences)},
-        {"role": "user", "content": prompts.SUMMARY_USER.format(
-            title=neutralize_data(" ".join(title.split())), passages=render_passages(passages), sentences=sentences)},
+        {
+            "role": "user",
+            "content": prompts.SUMMARY_USER.format(
+                title=neutralize_data(" ".join(title.split())), passages=render_passages(passages), sentences=sentences
+            ),
+        },
     ]
 
 
@@ -92,11 +106,12 @@ def article_passages(article_id: str, title: str, url: str, text: str, config: L
             end = span.end
         if start is not None:
             pieces.append((number, start, end))
-    pieces = [p for p in pieces if has_words(text[p[1]:p[2]])]
+    pieces = [p for p in pieces if has_words(text[p[1] : p[2]])]
     if len(pieces) > config.summary_passages:
         keep = sorted(set(np.linspace(0, len(pieces) - 1, config.summary_passages).round().astype(int).tolist()))
         pieces = [pieces[i] for i in keep]
     # Pieces of an article that are not stored chunks: no vector id (-1).
-    return [Passage(n, StoredChunk(-1, article_id, title, url, number, start, end, text[start:end]), 1.0)
-            for n, (number, start, end) in enumerate(pieces, start=1)]
-
+    return [
+        Passage(n, StoredChunk(-1, article_id, title, url, number, start, end, text[start:end]), 1.0)
+        for n, (number, start, end) in enumerate(pieces, start=1)
+    ]

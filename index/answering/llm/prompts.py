@@ -83,8 +83,10 @@ NOTES = {
     "unverified": "The language model's answer could not be checked against the passages; this is the extractive answer.",
     "error": "The language model could not be used; this is the extractive answer.",
 }
-SUMMARY_NOTES = {kind: note.replace("extractive answer", "extractive summary").replace("language model's answer", "language model's summary")
-                 for kind, note in NOTES.items()}
+SUMMARY_NOTES = {
+    kind: note.replace("extractive answer", "extractive summary").replace("language model's answer", "language model's summary")
+    for kind, note in NOTES.items()
+}
 DROPPED_NOTE = {
     1: "One sentence of the language model's answer was left out: the passages it cited do not support it.",
     2: "{count} sentences of the language model's answer were left out: the passages they cited do not support them.",

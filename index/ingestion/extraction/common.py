@@ -11,6 +11,7 @@ from typing import Any
 DOCUMENT_SUFFIXES = (".html", ".htm", ".pdf", ".docx")
 KINDS = ("html", "pdf", "docx")
 
+
 class ExtractionError(ValueError):
     """A document with no usable article; the message says why in plain words."""
 
@@ -115,4 +116,3 @@ def without_title_heading(text: str, title: str) -> str:
     if title and first.startswith("#") and " ".join(first.lstrip("#").split()).casefold() == " ".join(title.split()).casefold():
         return rest
     return text
-

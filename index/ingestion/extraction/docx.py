@@ -33,9 +33,7 @@ _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _XML_DECLARED_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]+)""")
 _HEADING_STYLE = re.compile(r"heading\s*([1-9])", re.IGNORECASE)
 # Placeholder authors that Word, templates and python-docx fill in.
-_DOCX_JUNK_AUTHORS = frozenset(
-    {"administrator", "admin", "user", "windows user", "microsoft office user", "owner", "python-docx"}
-)
+_DOCX_JUNK_AUTHORS = frozenset({"administrator", "admin", "user", "windows user", "microsoft office user", "owner", "python-docx"})
 
 
 def _check_docx_package(data: bytes, limits: ExtractLimits) -> None:
@@ -90,9 +88,7 @@ def _check_xml_part(name: str, xml: bytes) -> None:
         raise ExtractionError(f"a part of the Word document ({name}) is in an unusual encoding; not added")
     lowered = xml.lower()
     if b"<!doctype" in lowered or b"<!entity" in lowered:
-        raise ExtractionError(
-            f"a part of the Word document ({name}) declares XML entities (an entity bomb or external entity?); not added"
-        )
+        raise ExtractionError(f"a part of the Word document ({name}) declares XML entities (an entity bomb or external entity?); not added")
 
 
 def _docx_content_types(archive) -> tuple[dict[str, str], dict[str, str]]:
@@ -243,5 +239,3 @@ def _run_is_hidden(run) -> bool:
     """Word's hidden text (w:vanish): not printed or shown, so not indexed either."""
     vanish = run.find(f"{_W}rPr/{_W}vanish")
     return vanish is not None and vanish.get(f"{_W}val", "true").lower() not in ("0", "false", "off")
-
-

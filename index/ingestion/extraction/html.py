@@ -37,14 +37,34 @@ _DECLARED_CHARSET = re.compile(
     re.IGNORECASE,
 )
 # As browsers do (WHATWG Encoding standard): these labels mean the superset that pages actually use.
-_CHARSET_ALIASES = MappingProxyType({
-    "iso-8859-1": "cp1252", "iso8859-1": "cp1252", "latin1": "cp1252", "latin-1": "cp1252", "l1": "cp1252",
-    "ascii": "cp1252", "us-ascii": "cp1252", "iso-8859-9": "cp1254", "latin5": "cp1254",
-    "iso-8859-11": "cp874", "tis-620": "cp874", "gb2312": "gb18030", "gbk": "gb18030",
-    "euc-kr": "cp949", "shift_jis": "cp932", "shift-jis": "cp932", "sjis": "cp932", "x-sjis": "cp932",
-    # A page read as bytes cannot be UTF-16 without a BOM; browsers treat the label as UTF-8.
-    "utf-16": "utf-8", "utf-16le": "utf-8", "utf-16be": "utf-8", "utf-16-le": "utf-8", "utf-16-be": "utf-8",
-})
+_CHARSET_ALIASES = MappingProxyType(
+    {
+        "iso-8859-1": "cp1252",
+        "iso8859-1": "cp1252",
+        "latin1": "cp1252",
+        "latin-1": "cp1252",
+        "l1": "cp1252",
+        "ascii": "cp1252",
+        "us-ascii": "cp1252",
+        "iso-8859-9": "cp1254",
+        "latin5": "cp1254",
+        "iso-8859-11": "cp874",
+        "tis-620": "cp874",
+        "gb2312": "gb18030",
+        "gbk": "gb18030",
+        "euc-kr": "cp949",
+        "shift_jis": "cp932",
+        "shift-jis": "cp932",
+        "sjis": "cp932",
+        "x-sjis": "cp932",
+        # A page read as bytes cannot be UTF-16 without a BOM; browsers treat the label as UTF-8.
+        "utf-16": "utf-8",
+        "utf-16le": "utf-8",
+        "utf-16be": "utf-8",
+        "utf-16-le": "utf-8",
+        "utf-16-be": "utf-8",
+    }
+)
 # 7-bit encodings (Python codec names) whose bytes are also valid UTF-8: the declaration must win for them.
 _SEVEN_BIT_CHARSETS = ("iso2022", "utf-7", "hz")
 
@@ -105,9 +125,19 @@ _UNSEEN_TAGS = ("script", "style", "noscript", "template")
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*(?:hidden|collapse)", re.IGNORECASE)
 # Utility classes that hide an element on every screen (Bootstrap, Tailwind, WordPress, HTML5
 # Boilerplate); stylesheets are not evaluated, so these conventions are all that can be known.
-_HIDING_CLASSES = frozenset({
-    "hidden", "d-none", "hide", "is-hidden", "invisible", "sr-only", "visually-hidden", "visuallyhidden", "screen-reader-text",
-})
+_HIDING_CLASSES = frozenset(
+    {
+        "hidden",
+        "d-none",
+        "hide",
+        "is-hidden",
+        "invisible",
+        "sr-only",
+        "visually-hidden",
+        "visuallyhidden",
+        "screen-reader-text",
+    }
+)
 # ...unless a responsive class shows the element on some screens ("hidden md:block", "d-none d-lg-block").
 _RESPONSIVE_CLASS = re.compile(r":|^d-(?:sm|md|lg|xl|xxl)-")
 # Never dropped even when marked hidden: pages hide <body> until their scripts have run.
@@ -147,9 +177,7 @@ def _is_hidden(element, variant: HtmlVariant) -> bool:
         return True
     classes = (element.get("class") or "").split()
     return bool(
-        variant.hiding_classes
-        and _HIDING_CLASSES.intersection(classes)
-        and not any(_RESPONSIVE_CLASS.search(name) for name in classes)
+        variant.hiding_classes and _HIDING_CLASSES.intersection(classes) and not any(_RESPONSIVE_CLASS.search(name) for name in classes)
     )
 
 
@@ -243,8 +271,7 @@ def require_article(text: str, limits: ExtractLimits) -> None:
     kind = _stand_in_kind(text, limits)
     if kind:
         raise ExtractionError(
-            f"the page looks like {kind}, not an article ({words} words of text) — "
-            "save the article's full text and upload that instead"
+            f"the page looks like {kind}, not an article ({words} words of text) — save the article's full text and upload that instead"
         )
     if words < limits.min_words:
         raise ExtractionError(
@@ -310,5 +337,3 @@ def _markdown_text(body, inline_markup: bool = False) -> str:
         return tidy(xmltotxt(body, include_formatting=True))
     etree.strip_tags(body, "hi", "del")
     return tidy(_MARKDOWN_ESCAPE.sub(r"\1", xmltotxt(body, include_formatting=True)))
-
-

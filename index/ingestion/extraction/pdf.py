@@ -27,15 +27,11 @@ from index.ingestion.extraction.common import (
 _LIGATURES = str.maketrans(
     {"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl", "\ufb05": "st", "\ufb06": "st"}
 )
-_PAGE_NUMBER = re.compile(
-    r"(?:page\s+)?\d{1,4}(?:\s*(?:/|of)\s*\d{1,4})?|[-\u2013\u2014]\s*\d{1,4}\s*[-\u2013\u2014]", re.IGNORECASE
-)
+_PAGE_NUMBER = re.compile(r"(?:page\s+)?\d{1,4}(?:\s*(?:/|of)\s*\d{1,4})?|[-\u2013\u2014]\s*\d{1,4}\s*[-\u2013\u2014]", re.IGNORECASE)
 # A line that starts a list item: it starts a new paragraph even after a full-width line.
 _ITEM_START = re.compile(r"(?:[\u2022\u25cf\u25aa\u2023\u2043\u25e6*\-\u2013]|\(?\d{1,3}[.)]|\(?[a-z][.)])\s")
 _SENTENCE_END = re.compile(r"[.!?:;\"'\u201d\u2019)\]]$")
-_PDF_JUNK_TITLE = re.compile(
-    r"^(?:untitled|microsoft (?:word|powerpoint) - .*|.*\.(?:docx?|pdf|indd|qxd|rtf|txt))$", re.IGNORECASE
-)
+_PDF_JUNK_TITLE = re.compile(r"^(?:untitled|microsoft (?:word|powerpoint) - .*|.*\.(?:docx?|pdf|indd|qxd|rtf|txt))$", re.IGNORECASE)
 
 
 def _pdf_configuration(limits: ExtractLimits) -> dict[str, Any]:
@@ -68,8 +64,7 @@ def extract_pdf(data: bytes, limits: ExtractLimits = ExtractLimits()) -> Extract
             reader = pypdf.PdfReader(io.BytesIO(data), strict=False)
             if reader.is_encrypted:
                 raise ExtractionError(
-                    "the PDF is encrypted (password-protected or locked against copying); "
-                    "save or print an unprotected copy and upload that"
+                    "the PDF is encrypted (password-protected or locked against copying); save or print an unprotected copy and upload that"
                 )
             declared = _declared_page_count(reader)
             if declared > limits.max_pdf_pages:
@@ -105,8 +100,7 @@ def extract_pdf(data: bytes, limits: ExtractLimits = ExtractLimits()) -> Extract
     words = word_count(text)
     if words < limits.min_words:
         raise ExtractionError(
-            f"no text found in the PDF ({words} words) — it may be a scan (pages stored as images); "
-            "only PDFs with a text layer can be read"
+            f"no text found in the PDF ({words} words) — it may be a scan (pages stored as images); only PDFs with a text layer can be read"
         )
     title = meta_title if meta_title and not _PDF_JUNK_TITLE.match(meta_title) else first_line("\n".join(page_texts))
     return ExtractedArticle(title=title, text=text, author=author, published=published)
@@ -198,5 +192,3 @@ def _join_lines(lines: list[str]) -> str:
         else:
             joined = f"{joined} {line}"
     return " ".join(joined.split())
-
-

@@ -62,9 +62,7 @@ def extract_document(filename: str, data: bytes, url: str = "", limits: ExtractL
     return _extract_kind(kind, data, url, limits)
 
 
-def extract_bounded(
-    kind: str, data: bytes, url: str, limits: ExtractLimits = ExtractLimits(), filename: str = ""
-) -> ExtractedArticle:
+def extract_bounded(kind: str, data: bytes, url: str, limits: ExtractLimits = ExtractLimits(), filename: str = "") -> ExtractedArticle:
     """extract_document in a child process limited to limits.memory_bytes and limits.seconds; blocks until done.
 
     `kind` is 'html', 'pdf' or 'docx' (a suffix such as '.htm' also works). Call it from a
@@ -195,4 +193,3 @@ def _child_main() -> int:
 
 if __name__ == "__main__":
     sys.exit(_child_main())
-

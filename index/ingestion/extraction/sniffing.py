@@ -115,5 +115,3 @@ def sniff(suffix: str, data: bytes, filename: str = "") -> None:
             raise _mismatch(kind, data, filename, suffix) from None
         if not _HTML_TAG.search(text[:65536]):
             raise _mismatch(kind, data, filename, suffix)
-
-
