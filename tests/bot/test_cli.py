@@ -15,7 +15,7 @@ from bot.cli import EXIT_ERROR, EXIT_OK, EXIT_SKIPPED
 from tests.conftest import SMALL_CORPUS, FakeEmbedder, write_article
 from tests.support.cli import Run, clean_environment
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ARTICLE_IDS = sorted(Path(name).stem for name in SMALL_CORPUS)
 HIT_KEYS = {"rank", "score", "article_id", "title", "url", "paragraph", "text", "start", "end"}
 SUMMARY = re.compile(

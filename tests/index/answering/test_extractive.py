@@ -339,20 +339,6 @@ def test_leans_back():
         assert not leans_back(sentence), sentence
 
 
-def test_term_weights():
-    weights = TermWeights(["north korea warheads", "north korea russia", "north korea china", "tax"])
-    assert weights.passages == 4
-    assert weights.knows("warheads") and weights.knows("korea") and not weights.knows("japan")
-    # Rare words weigh more than common ones; unknown words most of all.
-    assert weights.idf("japan") > weights.idf("warheads") > weights.idf("korea")
-    assert weights.overlap({"warheads"}, "About 50 warheads.") == pytest.approx(1.0)
-    assert weights.overlap({"warheads"}, "Nothing relevant.") == 0.0
-    share = weights.overlap({"korea", "warheads"}, "North Korea is here.")
-    expected = weights.idf("korea") / (weights.idf("korea") + weights.idf("warheads"))
-    assert share == pytest.approx(expected) and 0 < share < 0.5
-    assert weights.overlap(set(), "anything") == 0.0
-
-
 # ---- quality, with the real model ------------------------------------------------------------------
 
 

@@ -202,6 +202,6 @@ def test_every_setting_is_documented_in_env_example():
 
     from bot import settings as module
 
-    documented = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", (Path(__file__).parent.parent / ".env.example").read_text(), re.M))
+    documented = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", (Path(__file__).parents[2] / ".env.example").read_text(), re.M))
     read = set(re.findall(r'"([A-Z][A-Z0-9_]+)"', Path(module.__file__).read_text()))
     assert read - documented == set()

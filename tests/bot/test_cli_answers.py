@@ -327,7 +327,7 @@ def test_eval_jsonl_against_the_index(indexed, tmp_path):
 
 
 def test_eval_squad_into_a_temporary_index(indexed, tmp_path):
-    from tests.index.test_evaluate import SQUAD
+    from tests.index.answering.test_evaluate import SQUAD
 
     squad = tmp_path / "squad.json"
     squad.write_text(json.dumps(SQUAD), encoding="utf-8")
@@ -346,7 +346,7 @@ def test_eval_squad_into_a_temporary_index(indexed, tmp_path):
 
 
 def test_eval_adds_outside_questions(indexed, tmp_path):
-    from tests.index.test_evaluate import SQUAD
+    from tests.index.answering.test_evaluate import SQUAD
 
     squad = tmp_path / "squad.json"
     squad.write_text(json.dumps(SQUAD), encoding="utf-8")

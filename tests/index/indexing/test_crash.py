@@ -39,7 +39,7 @@ from tests.conftest import write_article, write_small_corpus
 # machine the whole lab can take much longer than the default per-test timeout.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PARALLEL = 2
 # Settings that a developer's .env could set; empty in the environment means "the default".
 SETTING_NAMES = (

@@ -21,7 +21,7 @@ from index.indexing.chunking import (
 )
 from index.indexing.corpus import read_article
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 count = whitespace_token_counter
 
 

@@ -43,7 +43,7 @@ from tests.support.hostile_files import (
     rezip,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 # ---------------------------------------------------------------------------------------------
