@@ -1,6 +1,6 @@
 """Time from `/add url:` to the article being answerable, for articles served by a local web server.
 
-    .venv/bin/python bench/add_url_latency.py ../shared/data/ungdc/ungdc_2015_2024.jsonl [--articles 6]
+    .venv/bin/python -m bench.add_url_latency ../shared/data/ungdc/ungdc_2015_2024.jsonl [--articles 6] [--json FILE]
 
 Each article is a 2024 UN General Debate speech served as an HTML page (navigation, footer
 and article markup around the text) from a web server on 127.0.0.1. For each one: `/add url:`
@@ -8,7 +8,7 @@ through the Discord emulator as an admin, until the final "Added …" message; t
 question built from one of its sentences, until the answer cites it. Baseline in the same run:
 `/add file:` with the same article as a Markdown file (no fetch, no HTML extraction). Each
 article is removed again (`/remove`) before it is added the other way, so the two ways index
-the same text into the same index.
+the same text into the same index. Writes bench/results/add_url_latency.json (or --json).
 """
 
 from __future__ import annotations
@@ -17,28 +17,16 @@ import argparse
 import asyncio
 import html
 import re
-import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from _discord import (  # noqa: E402
-    SEED_CORPUS,
-    bench_settings,
-    connected_bot,
-    emulator_problems,
-    prepare_library,
-    save_result,
-)
-from _machine import median, print_load, print_machine  # noqa: E402
-from index_throughput import load_speeches, speech_markdown  # noqa: E402
-
-from bot.cli import load_embedder  # noqa: E402
-from tests.support.web_server import send, web_server  # noqa: E402
+from bench.discord_world import SEED_CORPUS, bench_settings, connected_bot, emulator_problems, prepare_library
+from bench.local_web import send, web_server
+from bench.machine import median, print_load, print_machine
+from bench.results import write_results
+from bench.speeches import load_speeches, speech_markdown
+from bot.services import load_embedder
 
 
 def speech_page(row: dict) -> str:
@@ -84,7 +72,7 @@ async def measure(rows: list[dict], settings, embedder) -> dict:
     with web_server() as (base, routes):
         for number, row in enumerate(rows):
             routes.add(f"/speech/{number}", lambda h, page=speech_page(row): send(h, 200, page.encode()))
-        async with connected_bot(replace(settings, fetch_allow_loopback=True), embedder) as (emulator, bot, _):
+        async with connected_bot(settings.with_changes(fetch_allow_loopback=True), embedder) as (emulator, bot, _):
             for number, row in enumerate(rows):
                 question, title = question_from(row)
                 # Alternate which way goes first, so neither always meets a warmer cache.
@@ -104,6 +92,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("speeches", type=Path, help="ungdc_2015_2024.jsonl")
     parser.add_argument("--articles", type=int, default=6)
+    parser.add_argument("--json", type=Path, help="where to write the results (default bench/results/add_url_latency.json)")
     args = parser.parse_args()
     machine = print_machine("/add url: → answerable")
     rows = load_speeches(args.speeches, years=[2024])[: args.articles]
@@ -111,7 +100,7 @@ def main() -> None:
     embedder = load_embedder(settings)
     with tempfile.TemporaryDirectory(prefix="policybot-add-url-") as work:
         corpus, index_dir = prepare_library(SEED_CORPUS, Path(work), embedder)
-        measured = asyncio.run(measure(rows, replace(settings, corpus_dir=corpus, index_dir=index_dir), embedder))
+        measured = asyncio.run(measure(rows, settings.with_changes(corpus_dir=corpus, index_dir=index_dir), embedder))
     print(f"{len(rows)} articles (2024 UN speeches served as web pages from 127.0.0.1), medians:")
     print(f"{'way':6} {'add (s)':>8} {'then ask (s)':>13} {'answerable (s)':>15} {'answer cites it':>16}")
     for way, rows_done in measured["results"].items():
@@ -126,7 +115,8 @@ def main() -> None:
     if measured["problems"]:
         print("emulator problems:", *measured["problems"], sep="\n  ")
     load = print_load()
-    save_result("add_url_latency", {"machine": machine, **measured, "load_end": load})
+    path = write_results("add_url_latency", {**measured, "load_end": load}, machine, args.json)
+    print(f"results: {path}")
 
 
 if __name__ == "__main__":

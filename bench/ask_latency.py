@@ -1,11 +1,14 @@
 """Warm, in-process `ask` latency (extractive answerer) at about 1k and 25k chunks.
 
-Usage: .venv/bin/python bench/ask_latency.py ../shared/data/ungdc/ungdc_2015_2024.jsonl [--work DIR]
+Usage: .venv/bin/python -m bench.ask_latency ../shared/data/ungdc/ungdc_2015_2024.jsonl [--work DIR] [--json FILE]
 
 The corpus is UN General Debate speeches, taken in file order until the index holds the target
-number of chunks. Baseline in the same run: retrieval alone (`Retriever.search`), so the cost
-of picking and citing sentences is visible. Questions are foreign-policy questions of the kind
-members ask; their answers don't matter here, only the time.
+number of chunks (or the existing indexes given with --indexes). The embedder and the answer
+engine are built by bot.services, as `policybot ask` and the bot build them. Baseline in the
+same run: retrieval alone (the engine's `Retriever.search`), so the cost of picking and citing
+sentences is visible. Questions are foreign-policy questions of the kind members ask; their
+answers don't matter here, only the time. The figures are printed, then as JSON (also written
+to --json when given).
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ import statistics
 import time
 from pathlib import Path
 
-from _machine import percentile, print_load, print_machine
+from bench.machine import percentile, print_load, print_machine
+from bench.results import write_results
 
 QUESTIONS = [
     "What did the speaker say about North Korea's nuclear programme?",
@@ -68,18 +72,19 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 25000])
     parser.add_argument("--rounds", type=int, default=5, help="passes over the question list")
     parser.add_argument("--indexes", type=Path, nargs="+", help="use these existing index folders instead of building")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     info = print_machine("ask latency (warm, in-process, extractive answerer)")
-    from index.answering.extractive import ExtractiveEngine
-    from index.indexing.embedding import SentenceTransformerEmbedder
-    from index.retrieval.retriever import Retriever
+    from bot.services import extractive_engine, load_embedder
+    from bot.settings import Settings
+    from index.indexing.indexer import open_store
 
     speeches = [json.loads(line) for line in args.ungdc.open(encoding="utf-8")]
-    embedder = SentenceTransformerEmbedder(threads=1)  # as `policybot ask` and the bot load it
+    settings = Settings()  # defaults, not .env: hybrid retrieval, no language model
+    embedder = load_embedder(settings)  # one torch thread, as `policybot ask` and the bot load it
     args.work.mkdir(parents=True, exist_ok=True)
     results = {}
-    from index.indexing.indexer import open_store
 
     targets = args.indexes or args.sizes
     for size in targets:
@@ -88,8 +93,8 @@ def main() -> None:
         else:
             store, report = build(speeches, size, args.work, embedder)
             embedded = report.chunks_embedded
-        retriever = Retriever(store, embedder)
-        engine = ExtractiveEngine(retriever, embedder)
+        engine = extractive_engine(settings, embedder, store)
+        retriever = engine.retriever
         # Warm-up (BM25 index, word weights, first-call allocations) on a question not in the timed set.
         engine.ask("What is the speaker's view of multilateralism?")
         retrieval_ms, totals, parts = [], [], {"embed": [], "search": [], "answer": []}
@@ -121,8 +126,10 @@ def main() -> None:
         for key, value in results[str(size)].items():
             if key.endswith("_ms"):
                 print(f"  {key:26} {value:8.1f}")
-    print_load()
+    busy = print_load()
     print(json.dumps({"machine": info, "results": results}, indent=1))
+    if args.json:
+        write_results("ask_latency", {"results": results, "busy_at_end": busy}, info, args.json)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """`policybot run` against the Discord API emulator: spawn to IDENTIFY, to "ready as", and SIGTERM to a clean exit.
 
-Usage: .venv/bin/python bench/bot_start.py [--runs 5]
+Usage: .venv/bin/python -m bench.bot_start [--runs 5] [--json FILE]
 
 Builds an index of the seed corpus in a temporary folder (`policybot index`), starts the
 emulator in this process on 127.0.0.1, and runs `.venv/bin/policybot run` as a subprocess
@@ -24,10 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from _discord import SEED_CORPUS, save_result
-from _machine import REPO, median, print_load, print_machine
-
-from tests.support.discord_emulator import DiscordEmulator
+from bench.discord_world import SEED_CORPUS, DiscordEmulator
+from bench.machine import REPO, median, print_load, print_machine
+from bench.results import write_results
 
 POLICYBOT = REPO / ".venv" / "bin" / "policybot"
 READY_LINE = "ready as"
@@ -134,7 +133,7 @@ def main() -> None:
                 runs.append(asyncio.run(one_bot_run(env, work, args.timeout)))
             except BotFailedToStart as exc:
                 print(f"run {number + 1}: {exc}")
-                save_result("bot_start", {"machine": info, "failure": str(exc)}, args.json)
+                write_results("bot_start", {"failure": str(exc)}, info, args.json)
                 raise SystemExit(1) from None
             asks.append(ask_wall_time(env, work))
             run = runs[-1]
@@ -170,7 +169,7 @@ def main() -> None:
         if run["exit_code"] != 0:
             print("unclean exit, stderr tail:\n  " + "\n  ".join(run["stderr_tail"]))
     busy = print_load()
-    path = save_result("bot_start", {"machine": info, "busy_at_end": busy, **figures, "bot_runs": runs, "ask_runs": asks}, args.json)
+    path = write_results("bot_start", {"busy_at_end": busy, **figures, "bot_runs": runs, "ask_runs": asks}, info, args.json)
     print(f"results: {path}")
 
 

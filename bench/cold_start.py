@@ -1,6 +1,6 @@
 """Cold start: wall time of one `policybot ask` process with an existing index.
 
-Usage: .venv/bin/python bench/cold_start.py [--runs 5]
+Usage: .venv/bin/python -m bench.cold_start [--runs 5] [--json FILE]
 
 Builds an index of the seed corpus in a temporary folder, then times whole processes.
 Baselines in the same run: `python -c pass` (interpreter start) and importing torch +
@@ -17,9 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from _machine import median, print_load, print_machine
-
-REPO = Path(__file__).resolve().parent.parent
+from bench.machine import REPO, median, print_load, print_machine
+from bench.results import write_results
 
 
 def wall(command: list[str], env: dict) -> float:
@@ -32,8 +31,9 @@ def wall(command: list[str], env: dict) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     args = parser.parse_args()
-    print_machine("cold start of `policybot ask`")
+    info = print_machine("cold start of `policybot ask`")
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     with tempfile.TemporaryDirectory() as scratch:
         index_dir = Path(scratch) / "index"
@@ -50,7 +50,10 @@ def main() -> None:
                 timings[name].append(wall(command, env))
     for name, values in timings.items():
         print(f"  {name:38} median {median(values):5.2f} s  (runs: {', '.join(f'{v:.2f}' for v in values)})")
-    print_load()
+    busy = print_load()
+    if args.json:
+        figures = {"median_s": {name: median(values) for name, values in timings.items()}, "runs_s": timings, "busy_at_end": busy}
+        write_results("cold_start", figures, info, args.json)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,10 @@
 """`/ask` through Discord: INTERACTION_CREATE to acknowledgement and to the final answer, at 1, 5 and 20 questions in flight.
 
-Usage: .venv/bin/python bench/discord_latency.py [--corpus DIR] [--questions 200] [--concurrency 1 5 20]
+Usage: .venv/bin/python -m bench.discord_latency [--corpus DIR] [--questions 200] [--concurrency 1 5 20]
        [--distractors ../shared/data/ungdc/ungdc_2015_2024.jsonl --distractor-count 20]
 
-The real PolicyBot is connected to the Discord API emulator (tests/support/discord_emulator.py)
-in this process and event loop, over a copy of the corpus (default: the repository's corpus/)
+The real PolicyBot is connected to the Discord API emulator (tests/support/discord_emulator.py,
+through bench.discord_world) in this process and event loop, over a copy of the corpus (default: the repository's corpus/)
 indexed in a temporary folder with the real embedder, loaded as the bot loads it (one torch
 thread); --distractors adds the first N speeches of the 2024 UN General Debate to that copy,
 so that answers cost what they cost over a library of ~1,000 passages. The questions of
@@ -39,10 +39,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-from _discord import (  # noqa: E402  (_machine, imported by _discord, puts the repository on sys.path)
+from bench.discord_world import (
     SEED_CORPUS,
     FullCollections,
     bench_settings,
@@ -53,12 +50,16 @@ from _discord import (  # noqa: E402  (_machine, imported by _discord, puts the 
     ms,
     passage_count,
     prepare_library,
-    save_result,
 )
-from _machine import median, percentile, print_load, print_machine  # noqa: E402
-from index_throughput import load_speeches  # noqa: E402
+from bench.machine import median, percentile, print_load, print_machine
+from bench.results import write_results
+from bench.speeches import load_speeches
+from bot.app import PolicyBot
+from bot.services import load_embedder
 
-from bot.app import PolicyBot  # noqa: E402
+# Before anything imports huggingface_hub (the embedder sets these too).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 T = TypeVar("T")
 DISCORD_ACK_LIMIT_SECONDS = 3.0
@@ -69,8 +70,13 @@ WARM_UP_QUESTION = "What is the article about?"
 class OnLoopBot(PolicyBot):
     """The baseline: answers computed on the event loop, blocking it, instead of in a worker thread."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # As many answer slots as PolicyBot.compute allows (MAX_CONCURRENT_ANSWERS).
+        self.baseline_slots = asyncio.Semaphore(self.services.settings.discord.max_concurrent_answers)
+
     async def compute(self, func: Callable[..., T], *args: Any) -> T:
-        async with self._answer_slots:
+        async with self.baseline_slots:
             return func(*args)
 
 
@@ -181,9 +187,8 @@ def main() -> None:
     )
     parser.add_argument("--json", type=Path, help="where to write the results (default bench/results/discord_latency.json)")
     args = parser.parse_args()
-    from bot.cli import load_embedder
-
     embedder = load_embedder(bench_settings(Path(), Path()))  # as `policybot run` loads it: one torch thread
+    embedder.embed(["warm-up"])  # the model loaded now, not inside a timed step (load_embedder may load it lazily)
     info = print_machine("/ask latency through Discord (emulator, in-process)")
     questions = list(itertools.islice(itertools.cycle(load_questions()), args.questions))
     runs = []
@@ -206,8 +211,8 @@ def main() -> None:
                     print(
                         f"  repeat {repeat + 1}, {mode}, {concurrency} in flight: ack p50 {result['ack_p50_ms']:.1f} ms, "
                         f"p99 {result['ack_p99_ms']:.1f} ms; final p99 {result['final_p99_ms']:.1f} ms; "
-                        f"{result['full_gcs']} full GC(s), longest {result['full_gc_max_ms']:.0f} ms; {len(result['problems'])} problem(s); "
-                        f"load {os.getloadavg()[0]:.2f}",
+                        f"{result['full_gcs']} full GC(s), longest {result['full_gc_max_ms']:.0f} ms; "
+                        f"{len(result['problems'])} problem(s); load {os.getloadavg()[0]:.2f}",
                         flush=True,
                     )
     rows = summarise(runs)
@@ -223,10 +228,9 @@ def main() -> None:
             f"(median {goal_row['ack_p99_ms']:.1f} ms; worst repeat {goal_row['ack_p99_range_ms'][1]:.1f} ms)"
         )
     busy = print_load()
-    path = save_result(
+    path = write_results(
         "discord_latency",
         {
-            "machine": info,
             "busy_at_end": busy,
             "corpus": str(args.corpus),
             "freeze_gc": args.freeze_gc,
@@ -234,6 +238,7 @@ def main() -> None:
             "summary": rows,
             "runs": runs,
         },
+        info,
         args.json,
     )
     print(f"results: {path}")

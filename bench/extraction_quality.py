@@ -1,4 +1,4 @@
-"""Article extraction quality: our `index.ingestion.extraction.sandbox.extract_html` on 181 real news and blog pages.
+"""Article extraction quality: our `index.ingestion.extraction.extract_html` on 181 real news and blog pages.
 
 The data is scrapinghub's article-extraction-benchmark (../shared/data/README.md): `html/<key>.html.gz`
 and `ground-truth.json` ({key: {articleBody, url}}). Scoring is exactly the benchmark's
@@ -15,7 +15,7 @@ elements kept, elements with hiding utility classes kept, trafilatura's Markdown
 inline marks, the headline kept as the text's first line). The published figures of other
 extractors (same method) are printed for reference; they were not re-run here.
 
-    .venv/bin/python bench/extraction_quality.py ../shared/data/article-extraction
+    .venv/bin/python -m bench.extraction_quality ../shared/data/article-extraction
 
 Writes bench/results/extraction_quality.json (or --json). Nothing else is written.
 """
@@ -29,16 +29,14 @@ import logging
 import random
 import re
 import statistics
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench._machine import median, print_load, print_machine  # noqa: E402
-from index.ingestion.extraction import (  # noqa: E402
+from bench.machine import median, print_load, print_machine
+from bench.results import results_path, write_results
+from index.ingestion.extraction import (
     ExtractionError,
     ExtractLimits,
     HtmlVariant,
@@ -46,7 +44,6 @@ from index.ingestion.extraction import (  # noqa: E402
     extract_html_variant,
 )
 
-RESULTS = Path(__file__).resolve().parent / "results"
 # F1 with this method, from ../shared/data/README.md (not re-run here).
 PUBLISHED = {
     "trafilatura 2.0.0": 0.958,
@@ -187,7 +184,7 @@ def main() -> None:
     parser.add_argument("data", type=Path, help="the article-extraction folder (ground-truth.json, html/)")
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for ± (default 1000)")
     parser.add_argument("--bounded", type=int, default=20, help="pages to read through extract_bounded to time the child process")
-    parser.add_argument("--json", type=Path, default=RESULTS / "extraction_quality.json", help="where to write the results")
+    parser.add_argument("--json", type=Path, default=results_path("extraction_quality"), help="where to write the results")
     args = parser.parse_args()
     logging.disable(logging.WARNING)  # trafilatura logs every discarded candidate
 
@@ -198,7 +195,7 @@ def main() -> None:
     keys = sorted(truth)
     print(f"{len(keys)} pages from {args.data}; trafilatura {trafilatura.__version__}\n", flush=True)
 
-    results: dict = {"machine": info, "pages": len(keys), "trafilatura": trafilatura.__version__, "extractors": {}}
+    results: dict = {"pages": len(keys), "trafilatura": trafilatura.__version__, "extractors": {}}
     outputs: dict[str, dict[str, str]] = {}
     rows_by_name: dict[str, list[tuple[float, float, float]]] = {}
     for name, extractor in EXTRACTORS:
@@ -268,7 +265,7 @@ def main() -> None:
             bounded.append(time.perf_counter() - started)
         overhead = [b - a for a, b in zip(in_process, bounded)]
         # (No peak-RSS figure here: a child's ru_maxrss includes this process's memory from
-        # before exec, which is torch-sized once bench._machine has imported torch.)
+        # before exec, which is torch-sized once bench.machine has imported torch.)
         results["bounded"] = {
             "pages": len(sample),
             "median_in_process_seconds": median(in_process),
@@ -283,9 +280,8 @@ def main() -> None:
         )
 
     results["busy_at_end"] = print_load()
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=1, ensure_ascii=False), encoding="utf-8")
-    print(f"results: {args.json}")
+    path = write_results("extraction_quality", results, info, args.json)
+    print(f"results: {path}")
 
 
 if __name__ == "__main__":

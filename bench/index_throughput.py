@@ -1,6 +1,6 @@
 """Indexing throughput of the `policybot index` code path against raw `model.encode`, same run.
 
-    .venv/bin/python bench/index_throughput.py ../shared/data/ungdc/ungdc_2015_2024.jsonl
+    .venv/bin/python -m bench.index_throughput ../shared/data/ungdc/ungdc_2015_2024.jsonl
 
 The UN General Debate speeches (one JSON object a line: id, country_iso3, session, year,
 title, text) are written as Markdown corpus files (YAML front matter with the title, the
@@ -9,8 +9,11 @@ subset (the 2024 session; all speeches):
 
 1. pipeline: `index.indexing.indexer.update_index(..., rebuild=True)` with the model already loaded,
    timed as a whole and split into scan / chunking (incl. token counting) / embedding / commit;
+   run as `policybot index --rebuild` (bot.cli.main, which builds the model and the knowledge
+   base through bot.services) in a child process;
 2. baseline: `model.encode` on the very same chunk texts (read back from the index, so the
-   same strings in the same order), same batch size, one call, normalised numpy output.
+   same strings in the same order), same batch size, one call, normalised numpy output, with
+   the packaged model loaded straight by sentence-transformers (no policybot code).
 
 Runs alternate pipeline-first and baseline-first (ABBA) so drift from other load cancels;
 the overhead quoted is median(pipeline) / median(baseline) - 1, plus the median of the
@@ -50,67 +53,22 @@ from pathlib import Path
 
 import numpy as np
 
+import index.indexing.indexer as indexer
+import index.knowledge as knowledge
+from bench.machine import REPO, median, print_load, print_machine
+from bench.results import write_results
+from bench.speeches import load_speeches, speech_markdown, write_corpus
+from bot.settings import Settings
+from index.indexing.indexer import IndexOptions, update_index
+from index.indexing.store import IndexStore
+
+# Before anything imports huggingface_hub (the embedder sets these too).
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from _machine import REPO, median, print_load, print_machine, write_json  # noqa: E402  (sets sys.path too)
-
-import index.indexing.indexer as indexer  # noqa: E402
-from index.indexing.indexer import IndexOptions, update_index  # noqa: E402
-from index.indexing.store import IndexStore  # noqa: E402
-
 DEFAULT_WORK = Path(os.environ.get("POLICYBOT_BENCH_DIR", "/tmp/policybot-bench"))
 PYTHON = sys.executable
-
-
-# ---- corpus -----------------------------------------------------------------------------
-
-
-def load_speeches(jsonl: Path, years: Sequence[int] | None = None) -> list[dict]:
-    """The speeches of the JSONL file, optionally only some years, in file order."""
-    rows = []
-    with open(jsonl, encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                row = json.loads(line)
-                if years is None or int(row["year"]) in years:
-                    rows.append(row)
-    return rows
-
-
-def speech_markdown(row: dict) -> str:
-    """One speech as a corpus article: front matter (JSON strings are valid YAML) + the text as is."""
-    front = [
-        "---",
-        f"title: {json.dumps(row['title'])}",
-        f"source: {json.dumps('UN General Debate Corpus, ' + row['id'])}",
-        f'published: "{int(row["year"])}"',
-        "---",
-        "",
-    ]
-    return "\n".join(front) + row["text"].strip() + "\n"
-
-
-def speech_path(corpus_dir: Path, row: dict) -> Path:
-    """corpus/<year>/<ISO3>_<session>_<year>.md"""
-    return corpus_dir / str(row["year"]) / (row["id"].split("/")[-1] + ".md")
-
-
-def write_corpus(rows: Sequence[dict], corpus_dir: Path) -> int:
-    """Write the speeches as corpus files (unchanged files are not rewritten); remove others."""
-    corpus_dir.mkdir(parents=True, exist_ok=True)
-    wanted = set()
-    for row in rows:
-        path = speech_path(corpus_dir, row)
-        wanted.add(path)
-        data = speech_markdown(row)
-        if not path.exists() or path.read_text(encoding="utf-8") != data:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(data, encoding="utf-8")
-    for path in corpus_dir.rglob("*.md"):
-        if path not in wanted:
-            path.unlink()
-    return len(wanted)
+WARM_UP = [f"warm-up sentence number {i} about the United Nations." for i in range(64)]
 
 
 # ---- timing helpers ---------------------------------------------------------------------
@@ -188,16 +146,30 @@ def run_pipeline(corpus: Path, index_dir: Path, embedder: TimedEmbedder, rebuild
     return report, store, phases
 
 
-def raw_encode(embedder, texts: list[str]) -> float:
+class BareModel:
+    """The configured embedding model loaded straight by sentence-transformers: the baseline, no policybot code."""
+
+    def __init__(self, batch_size: int | None):
+        from sentence_transformers import SentenceTransformer
+
+        from index.indexing.embedding import DEFAULT_BATCH_SIZE, resolve_model
+
+        self.name, source = resolve_model(Settings().index.embedding_model)
+        self.model = SentenceTransformer(source, device="cpu")
+        model = self.model
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        self.dimension = int(getter())
+        self.batch_size = batch_size or DEFAULT_BATCH_SIZE
+
+    def encode(self, texts: list[str]) -> None:
+        """model.encode as the embedder calls it: this batch size, normalised numpy output."""
+        self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+
+
+def raw_encode(model: BareModel, texts: list[str]) -> float:
     """Seconds for the bare sentence-transformers call on these texts, same batch size."""
     started = time.perf_counter()
-    embedder.inner._model.encode(
-        texts,
-        batch_size=embedder.inner.batch_size,
-        normalize_embeddings=True,
-        convert_to_numpy=True,
-        show_progress_bar=False,
-    )
+    model.encode(texts)
     return time.perf_counter() - started
 
 
@@ -217,7 +189,11 @@ def cli_index(corpus: Path, index_dir: Path, *extra: str) -> tuple[float, int, s
 
 def model_load_process() -> float:
     """Wall seconds of a process that only imports the package and loads the model (fixed cost)."""
-    code = "from bot.cli import load_embedder; from bot.settings import Settings; load_embedder(Settings.load(environ={}))"
+    # One short embed: load_embedder may load the model lazily, on first use.
+    code = (
+        "from bot.services import load_embedder; from bot.settings import Settings; "
+        "load_embedder(Settings.load(environ={})).embed(['warm-up'])"
+    )
     started = time.perf_counter()
     subprocess.run([PYTHON, "-c", code], cwd=REPO, env=dict(os.environ, HF_HUB_OFFLINE="1"), check=True)
     return time.perf_counter() - started
@@ -244,7 +220,8 @@ def timed_cli_rebuild(corpus: Path, index_dir: Path, wrap: Callable) -> dict:
         holder["embedder"] = wrap(real_load(settings, bulk=bulk))
         return holder["embedder"]
 
-    real_update = indexer.update_index
+    # The knowledge base (bot.services.build_knowledge) calls update_index by this name.
+    real_update = knowledge.update_index
 
     def update(*args, **kwargs):
         started = time.perf_counter()
@@ -254,7 +231,7 @@ def timed_cli_rebuild(corpus: Path, index_dir: Path, wrap: Callable) -> dict:
         return report, store
 
     cli.load_embedder = load_embedder
-    indexer.update_index = update
+    knowledge.update_index = update
     with phase_timers() as phases:
         status = cli.main(["--corpus", str(corpus), "--index-dir", str(index_dir), "index", "--rebuild", "--quiet"])
     if status != 0:
@@ -276,7 +253,7 @@ def child_pipeline(corpus: Path, index_dir: Path) -> dict:
 
     def wrap(model):
         embedder = TimedEmbedder(model)
-        embedder.inner.embed(["warm-up sentence number %d about the United Nations." % i for i in range(64)])
+        embedder.inner.embed(WARM_UP)
         embedder.reset()
         return embedder
 
@@ -285,16 +262,12 @@ def child_pipeline(corpus: Path, index_dir: Path) -> dict:
 
 def child_raw(index_dir: Path, batch_size: int | None) -> dict:
     """Bare model.encode over the chunk texts of an index, in index order, one call."""
-    from index.indexing.embedding import SentenceTransformerEmbedder
-
-    inner = SentenceTransformerEmbedder()
-    if batch_size:
-        inner.batch_size = batch_size
-    store = IndexStore.open(index_dir, inner.name, inner.dimension)
+    model = BareModel(batch_size)
+    store = IndexStore.open(index_dir, model.name, model.dimension)
     texts = store.chunk_ids_and_texts()[1]
     store.close()
-    inner.embed(["warm-up sentence number %d about the United Nations." % i for i in range(64)])
-    return {"total": raw_encode(TimedEmbedder(inner), texts), "chunks": len(texts), "batch_size": inner.batch_size}
+    model.encode(WARM_UP)
+    return {"total": raw_encode(model, texts), "chunks": len(texts), "batch_size": model.batch_size}
 
 
 _WORDS = re.compile(r"\w+")
@@ -342,17 +315,13 @@ def child_standin(corpus: Path, index_dir: Path) -> dict:
 
 def child_raw_sample(index_dir: Path, sample: int, batch_size: int | None) -> dict:
     """Raw model.encode throughput on a random sample of the index's chunk texts (seed 0)."""
-    from index.indexing.embedding import SentenceTransformerEmbedder
-
-    inner = SentenceTransformerEmbedder()
-    if batch_size:
-        inner.batch_size = batch_size
-    store = IndexStore.open(index_dir, inner.name, inner.dimension)
+    model = BareModel(batch_size)
+    store = IndexStore.open(index_dir, model.name, model.dimension)
     texts = store.chunk_ids_and_texts()[1]
     store.close()
     picked = [texts[i] for i in sorted(random.Random(0).sample(range(len(texts)), min(sample, len(texts))))]
-    inner.embed(["warm-up sentence number %d about the United Nations." % i for i in range(64)])
-    seconds = raw_encode(TimedEmbedder(inner), picked)
+    model.encode(WARM_UP)
+    seconds = raw_encode(model, picked)
     return {"total": seconds, "chunks": len(picked), "rate": len(picked) / seconds}
 
 
@@ -405,7 +374,7 @@ def bench_standin(rows: list[dict], work: Path, sample: int, batch_size: int | N
 
 def run_child(*args: str) -> dict:
     """Run this script in a child mode; return its result with wall seconds and peak RSS (MiB)."""
-    command = [PYTHON, str(Path(__file__).resolve()), "--child", *args]
+    command = [PYTHON, "-m", "bench.index_throughput", "--child", *args]
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=REPO, env=dict(os.environ, HF_HUB_OFFLINE="1"), stdout=subprocess.PIPE, text=True)
     output = process.stdout.read()
@@ -630,16 +599,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     def loaded_embedder() -> TimedEmbedder:
         nonlocal embedder
         if embedder is None:
-            from index.indexing.embedding import SentenceTransformerEmbedder
+            # As bot.services.load_embedder(settings, bulk=True) loads it (all cores), built here
+            # because --batch-size sets the batch size, which Settings do not hold.
+            from index.indexing.embedding import DEFAULT_BATCH_SIZE, SentenceTransformerEmbedder
 
-            inner = SentenceTransformerEmbedder()
-            if args.batch_size:
-                inner.batch_size = args.batch_size
-            inner.embed(["warm-up sentence number %d about the United Nations." % i for i in range(64)])
+            inner = SentenceTransformerEmbedder(Settings().index.embedding_model, batch_size=args.batch_size or DEFAULT_BATCH_SIZE)
+            inner.embed(WARM_UP)
             embedder = TimedEmbedder(inner)
         return embedder
 
-    results: dict = {"machine": info, "batch_size": args.batch_size, "subsets": []}
+    results: dict = {"batch_size": args.batch_size, "subsets": []}
     all_rows = load_speeches(args.jsonl)
     for name in [s.strip() for s in args.subsets.split(",") if s.strip()]:
         rows = all_rows if name == "all" else [r for r in all_rows if str(r["year"]) == name]
@@ -694,7 +663,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{'met' if inc['add_one_median_s'] < 15 else 'NOT met'}; whole process {inc['cli_add_one_s'][0]:.1f} s"
         )
     if args.json:
-        write_json(args.json, results)
+        write_results("index_throughput", results, info, args.json)
     return 0
 
 

@@ -1,12 +1,12 @@
 """Peak memory (RSS high-water mark) of policybot processes, each run as a fresh subprocess.
 
-    .venv/bin/python bench/memory.py ../shared/data/ungdc/ungdc_2015_2024.jsonl
+    .venv/bin/python -m bench.memory ../shared/data/ungdc/ungdc_2015_2024.jsonl
 
-Uses the indexes that bench/index_throughput.py and bench/search_latency.py leave in the work
+Uses the indexes that bench.index_throughput and bench.search_latency leave in the work
 folder (default /tmp/policybot-bench): index-all (all 1,938 speeches) and search-<n> (n chunks).
 Each figure is ru_maxrss of one child process (os.wait4), so it is that process's own peak:
 
-- baseline: a process that imports the package and loads the embedding model, nothing else;
+- baseline: a process that imports bot.services and loads the embedding model (load_embedder, one short embed), nothing else;
 - `policybot search --mode hybrid|dense` on the 1k / 25k / 100k-chunk indexes: loads the model,
   opens the store, builds BM25 (hybrid) and answers one question;
 - `policybot index` on the unchanged full corpus (scan, hash compare, open and verify);
@@ -25,7 +25,8 @@ import sys
 import time
 from pathlib import Path
 
-from _machine import REPO, print_load, print_machine
+from bench.machine import REPO, print_load, print_machine
+from bench.results import write_results
 
 DEFAULT_WORK = Path(os.environ.get("POLICYBOT_BENCH_DIR", "/tmp/policybot-bench"))
 PYTHON = sys.executable
@@ -67,12 +68,16 @@ def main(argv: list[str] | None = None) -> int:
         rows.append({"what": label, "peak_rss_mib": rss, "wall_s": wall, "note": note})
         print(f"{label:58} {rss:7.0f} MiB  ({wall:5.1f} s){'  ' + note if note else ''}", flush=True)
 
-    code = "from bot.cli import load_embedder; from bot.settings import Settings; load_embedder(Settings.load(environ={}))"
+    # One short embed: load_embedder may load the model lazily, on first use.
+    code = (
+        "from bot.services import load_embedder; from bot.settings import Settings; "
+        "load_embedder(Settings.load(environ={})).embed(['warm-up'])"
+    )
     record("baseline: import + load the embedding model", [PYTHON, "-c", code])
     for size in [int(s) for s in args.sizes.split(",") if s]:
         index_dir = args.work / f"search-{size}"
         if not (index_dir / "manifest.json").exists():
-            print(f"(no {index_dir}; run bench/search_latency.py first)")
+            print(f"(no {index_dir}; run bench.search_latency first)")
             continue
         manifest = json.loads((index_dir / "manifest.json").read_text())
         for mode in ("hybrid", "dense"):
@@ -95,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             cli("--corpus", str(full_corpus), "--index-dir", str(scratch), "index", "--rebuild", "--quiet"),
         )
     for name in ("throughput_standin.json", "throughput_2024.json", "throughput_all.json"):
-        # Figures measured by index_throughput.py's own child processes, if it wrote JSON beside this run's.
+        # Figures measured by bench.index_throughput's own child processes, if it wrote JSON beside this run's.
         path = (args.json.parent if args.json else args.work) / name
         if path.exists():
             data = json.loads(path.read_text())
@@ -110,10 +115,9 @@ def main(argv: list[str] | None = None) -> int:
                     f"(from {path.name}) full build of subset {sub['subset']} ({sub['chunks']:,} chunks, real "
                     f"embedding): {sub['index_peak_rss_mib']:.0f} MiB"
                 )
-    print_load()
+    busy = print_load()
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"machine": info, "rows": rows}, indent=2))
+        write_results("memory", {"rows": rows, "busy_at_end": busy}, info, args.json)
     return 0
 
 

@@ -1,8 +1,8 @@
 """The longest event-loop stall while the bot reindexes the 2024 UN General Debate session through `/reindex`.
 
-Usage: .venv/bin/python bench/reindex_loop_stall.py ../shared/data/ungdc/ungdc_2015_2024.jsonl [--limit N]
+Usage: .venv/bin/python -m bench.reindex_loop_stall ../shared/data/ungdc/ungdc_2015_2024.jsonl [--limit N]
 
-The real PolicyBot is connected to the Discord API emulator in this process and event loop
+The real PolicyBot is connected to the Discord API emulator (bench.discord_world) in this process and event loop
 (as in tests/bot/test_discord_e2e.py), over an index of the seed article built in a temporary
 folder. The 2024 speeches (the first --limit of them, if given) are then written into the
 corpus and the emulated admin runs /reindex; the run ends at the final "Reindexed …" message.
@@ -26,10 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-from _discord import (  # noqa: E402  (_machine, imported by _discord, puts the repository on sys.path)
+from bench.discord_world import (
     SEED_CORPUS,
     UNGDC_FOLDER,
     FullCollections,
@@ -40,12 +37,16 @@ from _discord import (  # noqa: E402  (_machine, imported by _discord, puts the 
     load_questions,
     ms,
     passage_count,
-    save_result,
 )
-from _machine import percentile, print_load, print_machine  # noqa: E402
-from index_throughput import load_speeches, write_corpus  # noqa: E402
+from bench.machine import percentile, print_load, print_machine
+from bench.results import write_results
+from bench.speeches import load_speeches, write_corpus
+from bot.services import load_embedder, open_knowledge
+from index.indexing.indexer import update_index
 
-from index.indexing.indexer import update_index  # noqa: E402
+# Before anything imports huggingface_hub (the embedder sets these too).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 WATCH_INTERVAL_SECONDS = 0.010
 ASK_EVERY_SECONDS = 2.0
@@ -209,9 +210,8 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for the reindex to finish")
     parser.add_argument("--json", type=Path, help="where to write the results (default bench/results/reindex_loop_stall.json)")
     args = parser.parse_args()
-    from bot.cli import load_embedder
-
     embedder = load_embedder(bench_settings(Path(), Path()))  # as `policybot run` loads it: one torch thread
+    embedder.embed(["warm-up"])  # the model loaded now, not inside a timed step (load_embedder may load it lazily)
     info = print_machine("event-loop stalls during /reindex of the 2024 UN General Debate")
     speeches = load_speeches(args.ungdc, [2024])[: args.limit]
     with tempfile.TemporaryDirectory(prefix="policybot-reindex-stall-") as scratch:
@@ -219,7 +219,7 @@ def main() -> None:
         settings = bench_settings(work / "corpus", work / "index")
         base = baseline(speeches[: args.baseline_speeches], work, settings, embedder)
         shutil.copytree(SEED_CORPUS, settings.index.corpus_dir)
-        update_index(settings.index.corpus_dir, settings.index.index_dir, embedder, settings.index.options())[1].close()
+        open_knowledge(settings, embedder).close()  # the index of the seed article, built as the bot builds it
         print(
             f"index of the seed article: {passage_count(settings.index.index_dir, embedder)} passages; "
             f"reindexing {len(speeches)} speeches of 2024 through /reindex…",
@@ -228,9 +228,10 @@ def main() -> None:
         run = asyncio.run(reindex_through_discord(settings, embedder, speeches, args.timeout))
     print_report(run, len(speeches), base, args.baseline_speeches)
     busy = print_load()
-    path = save_result(
+    path = write_results(
         "reindex_loop_stall",
-        {"machine": info, "busy_at_end": busy, "speeches": len(speeches), "limit": args.limit, "reindex": run, "baseline": base},
+        {"busy_at_end": busy, "speeches": len(speeches), "limit": args.limit, "reindex": run, "baseline": base},
+        info,
         args.json,
     )
     print(f"results: {path}")

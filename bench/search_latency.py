@@ -1,20 +1,21 @@
 """Warm, in-process `Retriever.search` latency at 1k / 25k / 100k chunks, and exact vs IVF FAISS.
 
-    .venv/bin/python bench/search_latency.py ../shared/data/ungdc/ungdc_2015_2024.jsonl
+    .venv/bin/python -m bench.search_latency ../shared/data/ungdc/ungdc_2015_2024.jsonl
 
-Part 1 (latency): needs the full UN General Debate index that bench/index_throughput.py
-builds in the work folder (built here with `update_index` when missing, which takes long).
+Part 1 (latency): needs the full UN General Debate index that bench.index_throughput
+builds in the work folder (built here through bot.services when missing, which takes long).
 From its chunks and vectors it writes indexes of exactly 1,000 and 25,000 real speech chunks
 (whole speeches in a fixed shuffled order, the last one cut to size) with the store's own
 commit. The 100,000-chunk index holds every real chunk plus copies of whole speeches (same
 text, chunk offsets and BM25 tokens; vectors = normalise(v + noise) with cosine ~0.8 to the
 original) up to 100,000. Each question is timed through `Retriever.search(question, k=5)`
-in dense and hybrid mode (bm25 for reference), after a warm-up pass; the time is split into
+(the retriever of bot.services.extractive_engine, as the bot builds it) in dense and hybrid
+mode (bm25 for reference), after a warm-up pass; the time is split into
 query embedding / dense FAISS search / BM25 / the rest (fusion, cosine look-ups, SQLite
 fetch of the hits). The in-run baseline is the bare query embedding (`model.encode`).
 
 Part 2 (faiss): exact flat inner-product search time against n (real vectors, then synthetic
-vectors made the same way), and the IVF index that index/ann.py builds: build time, search
+vectors made the same way), and the IVF index that index/indexing/ann.py builds: build time, search
 time and recall@10 against exact search, for several nprobe values, at 100k and above.
 """
 
@@ -24,21 +25,26 @@ import argparse
 import json
 import os
 import random
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import faiss
+import numpy as np
+
+from bench.machine import median, percentile, print_load, print_machine
+from bench.results import write_results
+from bot.services import extractive_engine, load_embedder, open_knowledge
+from bot.settings import Settings
+from index.indexing import ann
+from index.indexing.store import IndexStore, Upsert, read_manifest
+from index.types import Article, Chunk
+
+# Before anything imports huggingface_hub (the embedder sets these too).
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-import faiss  # noqa: E402
-import numpy as np  # noqa: E402
-from _machine import median, percentile, print_load, print_machine, write_json  # noqa: E402  (sets sys.path too)
-
-from index.indexing import ann  # noqa: E402
-from index.indexing.store import IndexStore, Upsert  # noqa: E402
-from index.types import Article, Chunk  # noqa: E402
 
 DEFAULT_WORK = Path(os.environ.get("POLICYBOT_BENCH_DIR", "/tmp/policybot-bench"))
 COPY_COSINE = 0.8
@@ -96,7 +102,9 @@ def load_full(
 ) -> tuple[dict[str, Article], dict[str, list[tuple[int, Chunk]]], dict[int, np.ndarray]]:
     """Articles, their chunks (with ids) and every vector of the full index."""
     store = IndexStore.open(index_dir, model, dimension)
-    db = store._db
+    # The index's metadata file, read directly (read-only): the store has no public query for whole rows.
+    meta = index_dir / read_manifest(index_dir)["files"]["meta"]["name"]
+    db = sqlite3.connect(f"file:{meta}?mode=ro", uri=True)
     articles = {}
     for row in db.execute("SELECT article_id, title, url, author, published, source, path, content_hash, text FROM articles"):
         articles[row[0]] = Article(
@@ -113,6 +121,7 @@ def load_full(
     chunks: dict[str, list[tuple[int, Chunk]]] = {a: [] for a in articles}
     for row in db.execute("SELECT chunk_id, article_id, ordinal, paragraph, start, end, text, token_count FROM chunks ORDER BY chunk_id"):
         chunks[row[1]].append((row[0], Chunk(row[1], row[2], row[3], row[4], row[5], row[6], row[7])))
+    db.close()
     vectors, ids = ann.all_vectors(store.vectors)
     store.close()
     return articles, chunks, dict(zip(ids.tolist(), vectors))
@@ -186,12 +195,11 @@ class Timer:
 
 
 def latency_for(index_dir: Path, embedder, modes: Sequence[str], passes: int) -> dict:
-    from index.retrieval.retriever import Retriever
-
     store = IndexStore.open(index_dir, embedder.name, embedder.dimension)
     result = {"chunks": store.chunk_count, "modes": {}}
     for mode in modes:
-        retriever = Retriever(store, embedder, mode)
+        # The retriever the bot's answer engine uses, in this retrieval mode.
+        retriever = extractive_engine(Settings().with_changes(retrieval=mode), embedder, store).retriever
         timer = Timer()
         if mode in ("hybrid", "bm25"):
             started = time.perf_counter()
@@ -247,12 +255,18 @@ def bare_embed_ms(embedder, passes: int) -> dict:
 
 def bm25_alternatives(index_dir: Path, embedder, k: int = 50) -> dict:
     """Time the current KeywordIndex.search against bm25s's own retrieve(k), and check they agree."""
-    from index.retrieval.keywords import KeywordIndex, keyword_tokens
+    import bm25s
+
+    from index.retrieval.keywords import BM25_B, BM25_K1, KeywordIndex, keyword_tokens
 
     store = IndexStore.open(index_dir, embedder.name, embedder.dimension)
-    keyword = KeywordIndex(*store.chunk_ids_and_texts())
+    chunk_ids, texts = store.chunk_ids_and_texts()
     store.close()
-    bm25 = keyword._bm25
+    keyword = KeywordIndex(chunk_ids, texts)
+    # bm25s over the same tokens with the same parameters, queried through its own retrieve().
+    bm25 = bm25s.BM25(k1=BM25_K1, b=BM25_B)
+    bm25.index([keyword_tokens(text) for text in texts], show_progress=False)
+    k = min(k, len(texts))  # bm25s refuses a k above the corpus size
     ours, theirs, same, same_scores = [], [], 0, 0
     for question in QUESTIONS * 3:
         started = time.perf_counter()
@@ -432,7 +446,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--ivf-sizes", default="100000,200000,400000", help="part 2 IVF sizes")
     parser.add_argument("--nprobes", default="4,8,16,32", help="part 2 nprobe values")
     parser.add_argument(
-        "--variants", default="old,shipped", help="IVF builders: shipped (index/ann.py), old, sqrt, sqrt-fast, 2sqrt-fast (comma-separated)"
+        "--variants",
+        default="old,shipped",
+        help="IVF builders: shipped (index/indexing/ann.py), old, sqrt, sqrt-fast, 2sqrt-fast (comma-separated)",
     )
     parser.add_argument(
         "--threads", default="default,1", help="torch+faiss thread settings for part 1, e.g. default,1 (default: both, same run)"
@@ -440,7 +456,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--real-index",
         type=Path,
-        help="index with real model vectors for part 2 (default: WORK/index-2024 from index_throughput.py, else WORK/index-all)",
+        help="index with real model vectors for part 2 (default: WORK/index-2024 from bench.index_throughput, else WORK/index-all)",
     )
     parser.add_argument("--current-max", type=int, default=100_000, help="largest n to build the old IVF at")
     parser.add_argument("--skip-latency", action="store_true")
@@ -449,23 +465,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     info = print_machine("search latency: Retriever.search, warm, in-process")
-    from index.indexing.embedding import SentenceTransformerEmbedder
-
-    embedder = SentenceTransformerEmbedder()
+    embedder = load_embedder(Settings(), bulk=True)  # torch's default threads; part 1 sets them per --threads
     embedder.embed(QUESTIONS)
     full_dir = args.work / "index-all"
     if not (full_dir / "manifest.json").exists():
-        from index_throughput import load_speeches, write_corpus
+        from bench.speeches import load_speeches, write_corpus
 
-        from index.indexing.indexer import update_index
-
-        print(f"building the full index in {full_dir} (long; bench/index_throughput.py builds the same)", flush=True)
+        print(f"building the full index in {full_dir} (long; bench.index_throughput builds the same)", flush=True)
         write_corpus(load_speeches(args.jsonl), args.work / "corpus-all")
-        update_index(args.work / "corpus-all", full_dir, embedder)[1].close()
+        open_knowledge(Settings().with_changes(corpus_dir=args.work / "corpus-all", index_dir=full_dir), embedder).close()
     articles, chunks, vectors = load_full(full_dir, embedder.name, embedder.dimension)
     total = sum(len(c) for c in chunks.values())
     print(f"full index {full_dir}: {len(articles)} speeches, {total:,} chunks; questions: {len(QUESTIONS)}", flush=True)
-    results: dict = {"machine": info, "full_chunks": total, "questions": len(QUESTIONS), "latency": [], "faiss": None}
+    results: dict = {"full_chunks": total, "questions": len(QUESTIONS), "latency": [], "faiss": None}
 
     if not args.skip_latency:
         modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -518,7 +530,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\npart 2 seeds: {len(real):,} model vectors from {real_dir}", flush=True)
         queries = embedder.embed(QUESTIONS)
         variants = {
-            "shipped": ann.build_ivf,  # what index/ann.py builds now
+            "shipped": ann.build_ivf,  # what index/indexing/ann.py builds now
             "old": ivf_variant(lambda n: int(4 * np.sqrt(n)), 256, 25),  # the first version: 4 sqrt(n) lists
             "sqrt": ivf_variant(lambda n: int(np.sqrt(n)), 64, 25),
             "sqrt-fast": ivf_variant(lambda n: int(np.sqrt(n)), 40, 10),
@@ -539,7 +551,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if results["latency"]:
         print("\nsummary (ms, warm, in-process; goal: p50 < 30 ms at 25k chunks)")
         print(
-            f"{'chunks':>8} {'threads':>7} {'mode':7} {'p50':>7} {'p95':>7}  {'embed':>6} {'dense':>6} {'bm25':>6} {'rest':>6}  bare embed p50"
+            f"{'chunks':>8} {'threads':>7} {'mode':7} {'p50':>7} {'p95':>7}  "
+            f"{'embed':>6} {'dense':>6} {'bm25':>6} {'rest':>6}  bare embed p50"
         )
         for row in results["latency"]:
             for mode, m in row["modes"].items():
@@ -549,7 +562,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"{sp['dense']:>6.2f} {sp['bm25']:>6.2f} {sp['rest']:>6.2f}  {row['bare_embed']['p50_ms']:.1f}"
                 )
     if args.json:
-        write_json(args.json, results)
+        write_results("search_latency", results, info, args.json)
     return 0
 
 

@@ -4,9 +4,10 @@ Each SQuAD article is one document (its paragraphs joined by blank lines) and th
 the corpus; every answerable question is asked. A hit is a retrieved chunk that contains one of
 the question's gold answers (case-insensitive). Our pipeline runs its real code path: the
 articles are written as corpus files to a temporary folder, `index.indexing.indexer.update_index` builds a
-temporary index, and `index.retrieval.retriever.Retriever.search_many` answers the questions in batches.
+temporary index, and `Retriever.search_many` (the retriever of bot.services.extractive_engine, as
+the bot builds it, in each mode) answers the questions in batches.
 
-    .venv/bin/python bench/squad_retrieval.py ../shared/data/squad/squad-dev-v1.1.json
+    .venv/bin/python -m bench.squad_retrieval ../shared/data/squad/squad-dev-v1.1.json
 
 The data file is read where it is; nothing is written outside a temporary folder.
 """
@@ -16,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import sys
 import tempfile
@@ -24,15 +24,19 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from bench.machine import print_load, print_machine
+from bench.results import write_results
+from bot.services import extractive_engine
+from bot.settings import Settings
+from index.indexing.chunking import DEFAULT_OVERLAP_SENTENCES, DEFAULT_TARGET_TOKENS
+from index.retrieval.retriever import DEFAULT_RETRIEVAL, RETRIEVAL_MODES
+
+# Before anything imports huggingface_hub (the embedder sets these too).
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import numpy as np  # noqa: E402
-
-from index.indexing.chunking import DEFAULT_OVERLAP_SENTENCES, DEFAULT_TARGET_TOKENS  # noqa: E402
-from index.retrieval.retriever import DEFAULT_RETRIEVAL, RETRIEVAL_MODES, Retriever  # noqa: E402
 
 KS = (1, 5, 10)
 BATCH = 256
@@ -101,42 +105,6 @@ def words(texts) -> float:
     return float(np.mean(counts)) if counts else 0.0
 
 
-def machine_info() -> dict:
-    info = {
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "cores": os.cpu_count(),
-    }
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text()
-        match = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
-        info["cpu"] = match.group(1).strip() if match else platform.processor()
-    except OSError:
-        info["cpu"] = platform.processor()
-    try:
-        import psutil
-
-        info["ram_gib"] = round(psutil.virtual_memory().total / 2**30, 1)
-        info["load_average"] = [round(x, 2) for x in os.getloadavg()]
-    except ImportError:
-        pass
-    import faiss
-    import sentence_transformers
-    import torch
-
-    info["torch"] = torch.__version__
-    info["torch_threads"] = torch.get_num_threads()
-    info["faiss"] = faiss.__version__
-    info["sentence_transformers"] = sentence_transformers.__version__
-    try:
-        import bm25s
-
-        info["bm25s"] = bm25s.__version__
-    except (ImportError, AttributeError):
-        pass
-    return info
-
-
 class QueryCache:
     """Wraps the embedder so the dense and hybrid runs embed the questions once; indexing is not cached."""
 
@@ -175,7 +143,8 @@ def query_ours(store, queries: QueryCache, questions: list[Question], modes: lis
     """Search every question in each mode through Retriever.search_many, in batches."""
     results = {}
     for mode in modes:
-        retriever = Retriever(store, queries, mode=mode)
+        # The retriever the bot's answer engine uses, in this retrieval mode.
+        retriever = extractive_engine(Settings().with_changes(retrieval=mode), queries, store).retriever
         started = time.perf_counter()
         ranked: list[list[str]] = []
         for offset in range(0, len(questions), BATCH):
@@ -273,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
 
-    from index.indexing.embedding import SentenceTransformerEmbedder
+    from index.indexing.embedding import DEFAULT_BATCH_SIZE, SentenceTransformerEmbedder
 
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     for mode in modes:
@@ -289,16 +258,17 @@ def main(argv: list[str] | None = None) -> int:
         questions = questions[: args.limit]
     # A split by article (even / odd position in the file) to check that tuned settings carry over.
     even = np.array([q.article % 2 == 0 for q in questions])
-    info = machine_info()
-    print(f"# {args.squad.name}: {len(articles)} articles, {len(questions)} questions")
-    print("# machine: " + ", ".join(f"{k}={v}" for k, v in info.items()), flush=True)
+    info = print_machine("retrieval quality on SQuAD dev: ours beside LangChain's defaults")
+    print(f"# {args.squad.name}: {len(articles)} articles, {len(questions)} questions", flush=True)
 
     rows: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="squad-bench-") as tmp:
         work = Path(tmp)
         corpus = work / "corpus"
         write_corpus(articles, corpus)
-        embedder = SentenceTransformerEmbedder(batch_size=args.embed_batch) if args.embed_batch else SentenceTransformerEmbedder()
+        # As bot.services.load_embedder(settings, bulk=True) loads it (all cores), built here
+        # because --embed-batch sets the batch size, which Settings do not hold.
+        embedder = SentenceTransformerEmbedder(Settings().index.embedding_model, batch_size=args.embed_batch or DEFAULT_BATCH_SIZE)
         info["embed_batch"] = embedder.batch_size
         print(f"# our embedder's batch size: {embedder.batch_size}", flush=True)
         queries = QueryCache(embedder)
@@ -371,23 +341,26 @@ def main(argv: list[str] | None = None) -> int:
     print("cpu s: this process's CPU time for it (the least of the builds).")
     print("words/ret: mean words of the top-10 retrieved chunks. even/odd: questions on the articles at even/odd positions.")
     print(
-        f"{'pipeline':<40} {'R@1':>5}  {'R@5':>5}  {'R@10':>5}  {'chunks':>6}  {'index s':>7}  {'cpu s':>6}  {'words/idx':>9}  {'words/ret':>9}  {'even R@1/@5':>11}  {'odd R@1/@5':>11}"
+        f"{'pipeline':<40} {'R@1':>5}  {'R@5':>5}  {'R@10':>5}  {'chunks':>6}  {'index s':>7}  {'cpu s':>6}  "
+        f"{'words/idx':>9}  {'words/ret':>9}  {'even R@1/@5':>11}  {'odd R@1/@5':>11}"
     )
     for row in rows:
         r, e, o = recall(row["ranks"]), recall(row["ranks"], even), recall(row["ranks"], ~even)
         print(
-            f"{row['pipeline']:<40} {fmt(r)}  {row['chunks']:>6}  {row['index_seconds']:>7.1f}  {row['index_cpu_seconds']:>6.1f}  {row['words_per_indexed_chunk']:>9.1f}  "
+            f"{row['pipeline']:<40} {fmt(r)}  {row['chunks']:>6}  {row['index_seconds']:>7.1f}  {row['index_cpu_seconds']:>6.1f}  "
+            f"{row['words_per_indexed_chunk']:>9.1f}  "
             f"{row['words_retrieved']:>9.1f}  {e[0]:.3f}/{e[1]:.3f}  {o[0]:.3f}/{o[1]:.3f}"
         )
     if "v1.1" in args.squad.name and not (args.articles or args.limit):
         for name, (r, note) in REFERENCE.items():
             print(f"{name:<40} {fmt(r)}  ({note}; SQuAD dev v1.1, measured before, same machine and model)")
+    busy = print_load()
     if args.json:
         payload = {
             "data": str(args.squad.name),
             "articles": len(articles),
             "questions": len(questions),
-            "machine": info,
+            "busy_at_end": busy,
             "rows": [
                 {k: v for k, v in row.items() if k != "ranks"}
                 | {
@@ -398,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
                 for row in rows
             ],
         }
-        args.json.write_text(json.dumps(payload, indent=2))
+        write_results("squad_retrieval", payload, info, args.json)
     return 0
 
 

@@ -1,4 +1,7 @@
-"""Write a library of UN General Debate speeches (the newest sessions first) as Markdown articles for policybot."""
+"""Write a library of UN General Debate speeches (the newest sessions first) as Markdown articles for policybot.
+
+Usage: .venv/bin/python -m bench.ungdc_library --ungdc ../shared/data/ungdc/ungdc_2015_2024.jsonl --out /tmp/ungdc_library
+"""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ turns the Answer into an embed within Discord's limits.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 import time
@@ -22,9 +23,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.render import error_text
-from bot.services import Services
+from bot.services import Services, load_model
 
-log = logging.getLogger("policybot")
+log = logging.getLogger("policybot." + __name__)
 T = TypeVar("T")
 
 COGS = ("bot.cogs.ask", "bot.cogs.library", "bot.cogs.admin", "bot.cogs.feeds")
@@ -95,10 +96,16 @@ class PolicyBot(commands.Bot):
         self.ready_seconds: float | None = None
 
     async def setup_hook(self) -> None:
-        """Load the cogs; sync commands only to the development guild, and only when one is set."""
+        """Load the model and the cogs; sync commands only to the development guild, and only when one is set."""
+        # Discord accepted the token (an unreachable or refusing Discord fails before this seconds-long
+        # load); the first question should not wait for it.
+        if await asyncio.to_thread(load_model, self.services.knowledge.embedder):
+            # As run_bot does for the index: keep full collections from walking the model's objects.
+            gc.collect()
+            gc.freeze()
         for cog in COGS:
             await self.load_extension(cog)
-        self.tree.on_error = self.on_app_command_error
+        self.tree.error(self.on_app_command_error)
         guild_id = self.services.settings.discord.dev_guild_id
         if guild_id is not None:
             guild = discord.Object(id=guild_id)

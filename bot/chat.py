@@ -7,7 +7,7 @@ from typing import TextIO
 
 from bot.terminal import format_answer, format_hits, reindex_with_progress
 from index.knowledge import KnowledgeBase
-from index.text import clean_question, has_words
+from index.text import clean_question, has_words, undecodable
 from index.types import Turn
 
 CHAT_HELP = """Type a question to get a cited answer; a follow-up is read with the questions before it.
@@ -33,6 +33,9 @@ def chat_session(knowledge: KnowledgeBase, out: TextIO, err: TextIO, read_line: 
         except (EOFError, KeyboardInterrupt):
             print(file=out)
             return
+        if undecodable(line):
+            print("That line is not valid UTF-8 text; type it again.", file=out)
+            continue
         command = line.strip().lower()
         if not command:
             continue

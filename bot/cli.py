@@ -12,14 +12,16 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from bot.services import (
+    LazyEmbedder,
     build_adder,
     build_fetcher,
     build_knowledge,
     extractive_engine,
     load_embedder,
+    load_model,
 )
 from bot.settings import Settings, SettingsError
 from bot.terminal import (
@@ -31,6 +33,7 @@ from bot.terminal import (
 from index.answering.evaluate import EvalFileError
 from index.indexing.embedding import EmbeddingModelError
 from index.indexing.store import IndexProblem
+from index.text import printable
 from index.types import Answer, Hit
 
 if TYPE_CHECKING:
@@ -50,12 +53,39 @@ class UserError(Exception):
     """A problem the user can fix; printed as one line, without a traceback."""
 
 
+class CommandParser(argparse.ArgumentParser):
+    """argparse that suggests the command meant when one is mistyped, and shows each command's help as its description."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.register("action", "parsers", _Commands)
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        if isinstance(action, argparse._SubParsersAction) and action.choices is not None and value not in action.choices:
+            import difflib
+
+            close = difflib.get_close_matches(value, list(action.choices), n=1, cutoff=0.6)
+            hint = f"; did you mean '{close[0]}'?" if close else f" (choose from {', '.join(action.choices)})"
+            raise argparse.ArgumentError(None, f"unknown command '{value}'{hint}")
+        super()._check_value(action, value)
+
+
+class _Commands(argparse._SubParsersAction):
+    """Subcommands whose one-line help is also the description `policybot COMMAND --help` shows."""
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        kwargs.setdefault("description", kwargs.get("help"))
+        return super().add_parser(name, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
-    parser = argparse.ArgumentParser(prog="policybot", description="Cited answers from your policy articles.")
+    parser = CommandParser(prog="policybot", description="Cited answers from your policy articles.")
     parser.add_argument("--corpus", type=Path, help="article folder (setting CORPUS_DIR; default corpus/)")
     parser.add_argument("--index-dir", type=Path, help="index folder (setting INDEX_DIR; default data/index/)")
-    sub = parser.add_subparsers(dest="command")
+    sub = parser.add_subparsers(
+        dest="command", metavar="COMMAND", help="what to do (default: start); `policybot COMMAND --help` for its options"
+    )
 
     sub.add_parser(
         "start",
@@ -85,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     summary = sub.add_parser("summary", help="summarise one article with citations")
     summary.add_argument("article", help="an article id, or the start of its title")
-    summary.add_argument("--length", choices=("short", "medium", "long"), default="medium")
+    summary.add_argument("--length", choices=("short", "medium", "long"), default="medium", help="how long a summary (default medium)")
     summary.add_argument("--json", action="store_true", help="print one JSON object")
 
     evaluation = sub.add_parser("eval", help="measure retrieval, answers, citations, abstention and latency")
@@ -98,15 +128,19 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--keep-index", type=Path, metavar="DIR", help="with SQuAD: build (or reuse) the index here")
     evaluation.add_argument("--report", type=Path, help="write the figures, the threshold curve and every result as JSON")
 
-    add = sub.add_parser("add", help="add an article from a URL or a file (.md, .txt, .html, .pdf, .docx) and index it")
-    add.add_argument("source", help="an http(s) URL, or a file path")
-    remove = sub.add_parser("remove", help="take an article out of the index (its file moves to the removed/ folder)")
+    add = sub.add_parser(
+        "add", help="add an article from a URL or a file (.md, .txt, .html, .pdf, .docx), or every such file in a folder, and index it"
+    )
+    add.add_argument("source", help="an http(s) URL, a file path, or a folder (its supported files, not its subfolders)")
+    remove = sub.add_parser(
+        "remove", help="take an article out of the index (its file moves to removed/ in the index folder, or in DATA_DIR)"
+    )
     remove.add_argument("article", help="an article id, or the start of its title")
 
     feed = sub.add_parser("feed", help="RSS/Atom subscriptions whose new items are added as articles")
-    feed_sub = feed.add_subparsers(dest="feed_command", required=True)
+    feed_sub = feed.add_subparsers(dest="feed_command", required=True, metavar="ACTION", help="add, list, remove or check")
     feed_add = feed_sub.add_parser("add", help="subscribe, and add the newest few items now")
-    feed_add.add_argument("url")
+    feed_add.add_argument("url", help="the feed's address, or a page that links to its feed")
     feed_sub.add_parser("list", help="the subscribed feeds")
     feed_remove = feed_sub.add_parser("remove", help="unsubscribe (the articles stay)")
     feed_remove.add_argument("feed", help="its number, title or URL")
@@ -116,10 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--interval", type=float, default=2.0, help="seconds between looks at the folder (default 2)")
 
     sub.add_parser("chat", help="interactive terminal session")
-    # The folders may also be given after the command (`policybot eval FILE --corpus DIR`).
-    for command in sub.choices.values():
-        command.add_argument("--corpus", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-        command.add_argument("--index-dir", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    # The folders may also be given after the command (`policybot eval FILE --corpus DIR`, `policybot feed list --corpus DIR`).
+    for command in [*sub.choices.values(), *feed_sub.choices.values()]:
+        command.add_argument("--corpus", type=Path, default=argparse.SUPPRESS, help="article folder (setting CORPUS_DIR)")
+        command.add_argument("--index-dir", type=Path, default=argparse.SUPPRESS, help="index folder (setting INDEX_DIR)")
     return parser
 
 
@@ -159,12 +193,24 @@ def loaded(settings: Settings, embedder: Embedder, build_if_missing: bool = True
 
 def run_index(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
     """`policybot index`: bring the index up to date with the corpus; only changed articles are embedded."""
-    knowledge = build_knowledge(settings, load_embedder(settings, bulk=True))
+    embedder = load_embedder(settings, bulk=True)
+    if args.quiet and isinstance(embedder, LazyEmbedder):
+        embedder.on_load = None  # --quiet: only problems, not what is loading
+    knowledge = build_knowledge(settings, embedder)
     try:
         report = reindex_with_progress(knowledge, args.rebuild, args.quiet, out, err)
     finally:
         knowledge.close()
     return EXIT_SKIPPED if report.skipped else EXIT_OK
+
+
+def lenient_stdin() -> TextIO:
+    """Standard input where a line that is not UTF-8 comes through (its bad bytes as lone surrogates) instead of
+    raising and losing every line after it; clean_question refuses such a line with one clear error."""
+    reconfigure = getattr(sys.stdin, "reconfigure", None)
+    if reconfigure is not None:
+        reconfigure(errors="surrogateescape")
+    return sys.stdin
 
 
 def clean_question(raw: str) -> str:
@@ -193,22 +239,23 @@ def run_search(args: argparse.Namespace, settings: Settings, out: TextIO, err: T
 def search_questions(args: argparse.Namespace, question: str, knowledge: KnowledgeBase, out: TextIO) -> int:
     """Print the passages for one question, or for each line of standard input."""
     if args.question != "-":
-        hits = knowledge.search(question, args.k)
+        hits: list[Hit] = knowledge.search(question, args.k)
         if args.json:
             print(json.dumps({"question": question, "hits": [h.as_dict() for h in hits]}, ensure_ascii=False), file=out)
         else:
             print(format_hits(hits), file=out)
         return EXIT_OK
     status = EXIT_OK
-    for line in sys.stdin:
+    for line in lenient_stdin():
         if not line.strip():
             continue
-        hits: list[Hit] = []
+        hits = []
+        record: dict[str, Any]
         try:
             question = clean_question(line)
         except UserError as exc:
             status = EXIT_ERROR
-            record = {"question": line.rstrip("\n"), "hits": [], "error": str(exc)}
+            record = {"question": printable(line.rstrip("\n")), "hits": [], "error": str(exc)}
         else:
             hits = knowledge.search(question, args.k)
             record = {"question": question, "hits": [h.as_dict() for h in hits]}
@@ -270,7 +317,9 @@ def run_ask(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
             raise UserError(str(exc)) from None
     require_index(settings)
     with loaded(settings, load_embedder(settings), build_if_missing=False) as knowledge:
-        conversations = ConversationStore(settings.conversations_database) if args.conversation is not None else None
+        conversations = (
+            ConversationStore(settings.conversations_database, settings.host.conversation_days) if args.conversation is not None else None
+        )
         try:
             return ask_questions(args, knowledge, conversations, out)
         finally:
@@ -294,14 +343,14 @@ def ask_questions(args: argparse.Namespace, knowledge: KnowledgeBase, conversati
         print(json.dumps(answer.as_dict(), ensure_ascii=False) if args.json else format_answer(answer), file=out)
         return EXIT_OK
     status = EXIT_OK
-    for line in sys.stdin:
+    for line in lenient_stdin():
         if not line.strip():
             continue
         try:
             answer = answer_one(line)
         except UserError as exc:
             status = EXIT_ERROR
-            record = {"question": line.rstrip("\n"), "error": str(exc)}
+            record = {"question": printable(line.rstrip("\n")), "error": str(exc)}
             print(json.dumps(record, ensure_ascii=False) if args.json else f"> {record['question']}\n{exc}\n", file=out, flush=True)
             continue
         print(
@@ -328,9 +377,11 @@ def run_add(args: argparse.Namespace, settings: Settings, out: TextIO, err: Text
     """`policybot add URL|FILE`: fetch or read the article, refuse duplicates, save it into the corpus, index it."""
     import re
 
-    from index.ingestion.adding import IngestError, describe_added
+    from index.ingestion.adding import IngestError, describe_added, describe_not_indexed
 
     source = args.source.strip()
+    if Path(source).is_dir():
+        return run_add_folder(Path(source), settings, out, err)
     is_url = re.match(r"^[a-z][a-z0-9+.-]*:", source, re.I) and not Path(source).exists()
     data = b""
     if not is_url:
@@ -349,11 +400,53 @@ def run_add(args: argparse.Namespace, settings: Settings, out: TextIO, err: Text
             added = adder.add_url(source) if is_url else adder.add_file(Path(source).name, data)
         except IngestError as exc:
             raise UserError(str(exc)) from None
-        report = knowledge.reindex()
+        try:
+            report = knowledge.reindex()
+        except KeyboardInterrupt:
+            print(f"policybot: {describe_not_indexed(str(added.path), 'interrupted')}", file=err)
+            raise
+        except Exception as exc:
+            raise UserError(describe_not_indexed(str(added.path), str(exc) or type(exc).__name__)) from exc
         passages = knowledge.passage_count(added.article.article_id)
     print(describe_added(added, passages), file=out)
     print(describe_report(report, settings.index.corpus_dir, settings.index.index_dir), file=err)
     return EXIT_OK
+
+
+def run_add_folder(folder: Path, settings: Settings, out: TextIO, err: TextIO) -> int:
+    """`policybot add DIR`: each supported file in the folder (not its subfolders) checked and saved as `add FILE` does, then one index run.
+
+    Says for each file what became of it; exits 0 when all were added, 3 when some were refused, 1 when none was added.
+    """
+    from index.ingestion.adding import UPLOAD_SUFFIXES, AddedArticle, IngestError, describe_added, describe_not_indexed
+
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in UPLOAD_SUFFIXES and not p.name.startswith(".") and p.is_file())
+    if not files:
+        raise UserError(f"no {', '.join(UPLOAD_SUFFIXES)} files in the folder {folder}")
+    added: list[AddedArticle] = []
+    with loaded(settings, load_embedder(settings)) as knowledge:
+        adder = build_adder(settings, knowledge, build_fetcher(settings))
+        for path in files:
+            try:
+                size, limit = path.stat().st_size, settings.index.max_article_bytes
+                if size > limit:
+                    raise IngestError(f"it is {size / 2**20:.1f} MB; the limit is {limit / 2**20:.0f} MB (MAX_ARTICLE_MB)")
+                added.append(adder.add_file(path.name, path.read_bytes()))
+            except (IngestError, OSError) as exc:
+                print(f"Not added {path.name}: {exc}", file=out, flush=True)
+        if not added:
+            print(f"None of the {len(files)} file(s) in {folder} was added.", file=out)
+            return EXIT_ERROR
+        try:
+            report = knowledge.reindex()
+        except Exception as exc:
+            saved = ", ".join(str(a.path) for a in added)
+            raise UserError(describe_not_indexed(saved, str(exc) or type(exc).__name__)) from exc
+        for one in added:
+            print(describe_added(one, knowledge.passage_count(one.article.article_id)), file=out)
+    print(f"{len(added)} of {len(files)} file(s) in {folder} added.", file=out)
+    print(describe_report(report, settings.index.corpus_dir, settings.index.index_dir), file=err)
+    return EXIT_OK if len(added) == len(files) else EXIT_SKIPPED
 
 
 def run_remove(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
@@ -479,29 +572,38 @@ def run_eval(args: argparse.Namespace, settings: Settings, out: TextIO, err: Tex
                 questions += evaluate.out_of_corpus_questions(args.outside, titles, args.outside_limit)
             engine = extractive_engine(settings, embedder, snapshot.store)
             with tqdm(total=len(questions), unit="q", desc="answering", file=err, leave=False) as bar:
-                results = evaluate.evaluate(engine, questions, progress=lambda done, total: bar.update(done - bar.n))
+
+                def advance(done: int, total: int) -> None:
+                    bar.update(done - bar.n)
+
+                results = evaluate.evaluate(engine, questions, progress=advance)
+            # Our own question sets are also asked as a member would, every check on (SQuAD is too big to ask twice).
+            judged = [] if squad else evaluate.answer_all(engine, questions)
     figures = evaluate.metrics(results, engine.config.abstain_below)
     thresholds = [round(0.20 + 0.02 * i, 2) for i in range(21)]
     lines = [
         f"{len(results)} questions ({figures['answerable']} answerable, {figures['unanswerable']} not), "
         f"abstention threshold {engine.config.abstain_below:.2f}"
     ]
-    for key in (
-        "recall@1",
-        "recall@5",
-        "recall@10",
-        "answer_accuracy",
-        "citation_precision",
-        "correct_and_cited",
-        "abstention_precision",
-        "abstention_recall",
-        "baseline_accuracy",
-    ):
+    for key in evaluate.PRINTED_FIGURES:
         lines.append(f"  {key:24} {figures[key]:.3f}")
     lines.append(f"  {'latency p50 / p95':24} {figures['latency_p50_ms']:.0f} / {figures['latency_p95_ms']:.0f} ms")
+    decided = evaluate.judged_figures(judged) if judged else None
+    if decided is not None:
+        lines.append(
+            f"  as the engine decides: {decided['answered_correctly_count']}/{decided['answerable']} answered correctly with a "
+            f"quoting citation, {decided['abstained_count']}/{decided['unanswerable']} unanswerable abstained"
+        )
+        lines.extend(f"    {kind:20} {row['right']}/{row['questions']}" for kind, row in decided["by_kind"].items())
     print("\n".join(lines), file=out)
     if args.report:
-        report = {"figures": figures, "curve": evaluate.curve(results, thresholds), "results": evaluate.report_rows(results)}
+        report = {
+            "figures": figures,
+            "decided": decided,
+            "curve": evaluate.curve(results, thresholds),
+            "results": evaluate.report_rows(results),
+            "judged": [vars(j) for j in judged],
+        }
         args.report.write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
         print(f"report written to {args.report}", file=err)
     return EXIT_OK
@@ -511,7 +613,13 @@ def run_chat(settings: Settings, out: TextIO, err: TextIO, read_line: Callable[[
     """The interactive terminal session; `build` first brings the index up to date with the corpus."""
     from bot.chat import chat_session
 
-    with loaded(settings, load_embedder(settings), build_if_missing=False) as knowledge:
+    if read_line is input:
+        lenient_stdin()
+    embedder = load_embedder(settings)
+    # Every session answers questions: load the model first (it says so on standard error at
+    # once), so the first answer does not wait for it.
+    load_model(embedder)
+    with loaded(settings, embedder, build_if_missing=False) as knowledge:
         if build or not index_exists(settings):
             reindex_with_progress(knowledge, rebuild=False, quiet=False, out=out, err=err)
         chat_session(knowledge, out, err, read_line, MAX_QUESTION_CHARS)
@@ -546,18 +654,24 @@ def main(argv: Iterable[str] | None = None, out: TextIO = sys.stdout, err: TextI
         if command == "feed":
             return run_feed(args, settings, out, err)
         if command == "run" or (command == "start" and settings.discord.token):
-            from bot.run import require_token, run_bot
+            from bot.run import DiscordUnreachableError, require_token, run_bot
 
             # Refuse a missing token before the model's seconds-long load.
             require_token(settings)
-            run_bot(settings, load_embedder(settings))
+            try:
+                run_bot(settings, load_embedder(settings))
+            except DiscordUnreachableError as exc:
+                raise UserError(str(exc)) from None
             return EXIT_OK
         if command == "sync":
             import asyncio
 
-            from bot.run import sync_commands
+            from bot.run import DiscordUnreachableError, sync_commands
 
-            names = asyncio.run(sync_commands(settings, args.guild))
+            try:
+                names = asyncio.run(sync_commands(settings, args.guild))
+            except DiscordUnreachableError as exc:
+                raise UserError(str(exc)) from None
             where = f"server {args.guild}" if args.guild else "all servers (global; may take up to an hour to appear)"
             print(f"Synced {len(names)} commands to {where}: {', '.join('/' + n for n in names)}", file=out)
             return EXIT_OK

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from index.database import open_database
+from index.answering.conversations import PURGE_EVERY_SECONDS, days_ago
+from index.database import inserted_id, open_database
 from index.types import Answer, Citation
 
 SCHEMA = """
@@ -68,11 +70,38 @@ class VoteCount:
 class AnswerLog:
     """Answers, votes and threads in one SQLite file; safe to use from worker threads."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, keep_days: int = 0):
+        """Open (creating) the log; answers older than `keep_days` days go, with their votes and threads (0 = kept forever)."""
         self._db = open_database(path, SCHEMA)
+        self._db.execute("CREATE INDEX IF NOT EXISTS answers_by_time ON answers(asked_at)")
         self._lock = threading.Lock()
+        self.keep_days = keep_days
+        self._purged_at = time.monotonic()
+        self._threads: set[int] = set()
+        self.purge()
         # Asked for every message in every thread, on the event loop: answered from memory.
         self._threads = {row[0] for row in self._db.execute("SELECT thread_id FROM threads")}
+
+    def purge(self) -> int:
+        """Delete the answers older than keep_days, with their votes and threads; returns how many answers."""
+        if self.keep_days <= 0:
+            return 0
+        with self._lock:
+            self._purged_at = time.monotonic()
+            old = "SELECT id FROM answers WHERE asked_at < ?"
+            cutoff = days_ago(self.keep_days)
+            self._db.execute("BEGIN")
+            try:
+                gone = {row[0] for row in self._db.execute(f"SELECT thread_id FROM threads WHERE answer_id IN ({old})", (cutoff,))}
+                self._db.execute(f"DELETE FROM votes WHERE answer_id IN ({old})", (cutoff,))
+                self._db.execute(f"DELETE FROM threads WHERE answer_id IN ({old})", (cutoff,))
+                count = self._db.execute("DELETE FROM answers WHERE asked_at < ?", (cutoff,)).rowcount
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._threads -= gone
+            return count
 
     def record(self, answer: Answer, user_id: int, guild_id: int | None, channel_id: int | None) -> int:
         """Keep an answer (with its citations, or related reading after an abstention); returns its id."""
@@ -92,7 +121,10 @@ class AnswerLog:
                     json.dumps([c.as_dict() for c in sources], ensure_ascii=False),
                 ),
             )
-            return int(cursor.lastrowid)
+            answer_id = inserted_id(cursor)
+        if time.monotonic() - self._purged_at >= PURGE_EVERY_SECONDS:
+            self.purge()
+        return answer_id
 
     def get(self, answer_id: int) -> StoredAnswer | None:
         """The answer with this id, or None."""

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
 import discord
 
-from index.text import neutralize_mentions
 from index.types import Answer, ArticleInfo, Citation
+
+if TYPE_CHECKING:
+    from index.knowledge import KnowledgeBase
 
 # Discord's documented limits; a message over any of them is refused with HTTP 400.
 CONTENT_LIMIT = 2000
@@ -32,6 +36,13 @@ ERROR_COLOR = discord.Colour(0xC53030)
 ARTICLES_PER_PAGE = 10
 ELLIPSIS = "…"
 _MARKDOWN_LINK_TEXT = re.compile(r"[\[\]]")
+# Discord pings for @everyone and @here wherever they stand, even glued to more letters
+# ("@everyone_", "@here2"), so no word boundary here; and for <@id>, <@!id>, <@&role>, <#channel>.
+_MENTION = re.compile(r"@(?:everyone|here)|<@[!&]?\d+>|<#\d+>")
+# `[text](url)` is a masked link in embeds; without the "](" it is plain text.
+_MASKED_LINK = re.compile(r"\]\(")
+# Choice values for articles whose id is too long for Discord ("#" never appears in an article id).
+ARTICLE_TOKEN_PREFIX = "#"
 
 
 def shorten(text: str, limit: int) -> str:
@@ -53,9 +64,23 @@ def duration(seconds: float) -> str:
     return f"{seconds:.2f} s" if seconds < 1 else f"{seconds:.1f} s"
 
 
+def neutralize_mentions(text: str) -> str:
+    """Break @everyone, @here and <@id> syntax with a zero-width space so nothing can ping."""
+    return _MENTION.sub(lambda m: m.group(0)[0] + "\u200b" + m.group(0)[1:], text)
+
+
 def safe_text(text: str) -> str:
     """Article or member text made inert for Discord: no mention syntax survives."""
     return neutralize_mentions(text)
+
+
+def escape_masked_links(text: str) -> str:
+    """Article text whose `[text](url)` shows as written instead of as a link hiding where it goes.
+
+    Escaping the "(" of every "](" leaves no link Discord can parse, however the brackets nest
+    (discord.utils.escape_markdown escapes only the first "[" of a line, so a later link survives it).
+    """
+    return _MASKED_LINK.sub(r"]\\(", text)
 
 
 def link_url(url: str) -> str | None:
@@ -120,8 +145,9 @@ def fit_embeds(embeds: Sequence[discord.Embed]) -> list[discord.Embed]:
     while sum(len(e) for e in embeds) > EMBEDS_TOTAL_LIMIT:
         excess = sum(len(e) for e in embeds) - EMBEDS_TOTAL_LIMIT
         longest = max(embeds, key=lambda e: len(e.description or ""))
-        if len(longest.description or "") > 200:
-            longest.description = shorten(longest.description, max(200, len(longest.description) - excess))
+        description = longest.description or ""
+        if len(description) > 200:
+            longest.description = shorten(description, max(200, len(description) - excess))
             continue
         with_fields = [e for e in embeds if e.fields]
         if with_fields:
@@ -133,7 +159,7 @@ def fit_embeds(embeds: Sequence[discord.Embed]) -> list[discord.Embed]:
 
 def answer_embed(answer: Answer, passages_searched: int, seconds: float) -> discord.Embed:
     """The embed members see for an answer: text with [n] markers, the sources, and what was searched."""
-    description = safe_text(answer.text)
+    description = escape_masked_links(safe_text(answer.text))
     if answer.note:
         description += f"\n\n*{safe_text(answer.note)}*"
     embed = discord.Embed(
@@ -151,7 +177,7 @@ def answer_embed(answer: Answer, passages_searched: int, seconds: float) -> disc
 
 def summary_embed(summary: Answer, title: str, url: str, length: str, seconds: float) -> discord.Embed:
     """A cited summary of one article."""
-    description = safe_text(summary.text)
+    description = escape_masked_links(safe_text(summary.text))
     if summary.note:
         description += f"\n\n*{safe_text(summary.note)}*"
     embed = discord.Embed(
@@ -178,9 +204,9 @@ def bold_quote(paragraph: str, quote_text: str) -> str:
     escape = discord.utils.escape_markdown
     at = paragraph.find(quote_text)
     if at < 0 or not quote_text:
-        return escape(paragraph)
+        return escape_masked_links(escape(paragraph))
     before, after = paragraph[:at], paragraph[at + len(quote_text) :]
-    return f"{escape(before)}**{escape(quote_text)}**{escape(after)}"
+    return escape_masked_links(f"{escape(before)}**{escape(quote_text)}**{escape(after)}")
 
 
 def window_around(paragraph: str, quote_text: str, limit: int) -> str:
@@ -263,7 +289,10 @@ def help_embed(articles: int, passages: int, indexed_at: str, admin_commands: bo
         embed.add_field(
             name="Admins (Manage Server)",
             value=(
-                "`/add file:` — add an article · `/remove article:` — take one out · `/reindex` — pick up changes in the corpus folder."
+                "`/add url:` — add a web page · `/add file:` — add an upload (.md, .txt, .html, .pdf, .docx) · "
+                "`/remove article:` — take one out · `/reindex` — pick up changes in the corpus folder.\n"
+                "`/feed add url:` — follow an RSS or Atom feed, its new items added as they appear · "
+                "`/feed list` · `/feed remove feed:`."
             ),
             inline=False,
         )
@@ -275,9 +304,33 @@ def error_text(error_id: str, doing: str = "answering") -> str:
     return f"Sorry, something went wrong while {doing}. Error id `{error_id}` — an admin can find the details in the bot's log."
 
 
+def article_choice_value(article_id: str) -> str:
+    """What an autocomplete choice sends back for an article, within Discord's 100 characters and naming it exactly:
+    the id when it fits, else "#" and a hash of the id (never cut: a cut id could name another article)."""
+    if len(article_id) <= CHOICE_LIMIT and not article_id.startswith(ARTICLE_TOKEN_PREFIX):
+        return article_id
+    return ARTICLE_TOKEN_PREFIX + hashlib.sha256(article_id.encode("utf-8")).hexdigest()[:40]
+
+
 def article_choices(articles: Sequence[ArticleInfo]) -> list[discord.app_commands.Choice[str]]:
-    """Autocomplete choices: the title shown, the article id sent back (both within Discord's 100 characters)."""
+    """Autocomplete choices: the title shown, a value naming the article exactly sent back (see article_choice_value)."""
     return [
-        discord.app_commands.Choice(name=shorten(a.title, CHOICE_LIMIT) or a.article_id[:CHOICE_LIMIT], value=a.article_id[:CHOICE_LIMIT])
+        discord.app_commands.Choice(
+            name=shorten(a.title, CHOICE_LIMIT) or shorten(a.article_id, CHOICE_LIMIT), value=article_choice_value(a.article_id)
+        )
         for a in articles[:CHOICES_PER_AUTOCOMPLETE]
     ]
+
+
+def chosen_article(knowledge: KnowledgeBase, value: str) -> ArticleInfo:
+    """The article an `article:` option names: exactly when the value came from a choice (an id, or the
+    token of a long id), else as typed (an id or title, or the start of one); LookupError when none or several."""
+    articles = knowledge.articles
+    exact = next((a for a in articles if a.article_id == value), None)
+    if exact is not None:
+        return exact
+    if value.startswith(ARTICLE_TOKEN_PREFIX):
+        token = next((a for a in articles if article_choice_value(a.article_id) == value), None)
+        if token is not None:
+            return token
+    return knowledge.find_article(value)

@@ -7,6 +7,7 @@ import gc
 import logging
 import signal
 
+import aiohttp
 import discord
 import yarl
 
@@ -15,7 +16,7 @@ from bot.services import NoModel, build_services
 from bot.settings import Settings, SettingsError
 from index.indexing.embedding import Embedder
 
-log = logging.getLogger("policybot")
+log = logging.getLogger("policybot." + __name__)
 
 
 def point_at_discord(settings: Settings) -> None:
@@ -28,6 +29,16 @@ def point_at_discord(settings: Settings) -> None:
         discord.http.Route.BASE = settings.discord.api_url
     if settings.discord.gateway_url:
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord.gateway_url)
+
+
+class DiscordUnreachableError(ConnectionError):
+    """Discord's API (or DISCORD_API_URL) cannot be reached; the message is one line."""
+
+
+def without_voice_warnings() -> None:
+    """The bot never joins a voice channel: discord.py's warnings that voice libraries are missing are noise."""
+    discord.VoiceClient.warn_nacl = False
+    discord.VoiceClient.warn_dave = False
 
 
 def require_token(settings: Settings) -> str:
@@ -59,6 +70,9 @@ async def serve(bot: PolicyBot, token: str) -> None:
             await running
     except discord.LoginFailure:
         raise SettingsError("Discord refused DISCORD_TOKEN; copy the bot token again from the developer portal") from None
+    except (OSError, aiohttp.ClientConnectionError, TimeoutError) as exc:
+        # Connection refused, no route, DNS failure, TLS failure, timeout: one line, not a traceback.
+        raise DiscordUnreachableError(f"cannot reach Discord at {discord.http.Route.BASE}: {exc or type(exc).__name__}") from None
     except discord.PrivilegedIntentsRequired:
         raise SettingsError(
             "enable the Message Content intent for the bot in the Discord developer portal "
@@ -72,12 +86,13 @@ async def serve(bot: PolicyBot, token: str) -> None:
 def run_bot(settings: Settings, embedder: Embedder) -> None:
     """`policybot run`: the Discord bot over the index (built first if missing)."""
     token = require_token(settings)
-    discord.utils.setup_logging(level=logging.INFO)
+    discord.utils.setup_logging(level=logging.getLevelName(settings.host.log_level.upper()))
+    without_voice_warnings()
     point_at_discord(settings)
     # Like the terminal session, the bot starts from an index that matches the corpus folder.
     services = build_services(settings, embedder, update_index=True)
     # The model and index are ~500k long-lived objects; a full garbage collection walking them
-    # stalls the bot for 0.3-0.4 s (docs/discord.md). Freezing them keeps collections short.
+    # stalls the bot for 0.3-0.4 s (docs/measurements/discord.md). Freezing them keeps collections short.
     gc.collect()
     gc.freeze()
     asyncio.run(serve(PolicyBot(services), token))
@@ -86,6 +101,7 @@ def run_bot(settings: Settings, embedder: Embedder) -> None:
 async def sync_commands(settings: Settings, guild_id: int | None) -> list[str]:
     """Register the slash commands with Discord, globally or in one guild; returns their names."""
     token = require_token(settings)
+    without_voice_warnings()
     point_at_discord(settings)
     services = build_services(settings, NoModel(), load_index=False)
     bot = PolicyBot(services)
@@ -100,4 +116,6 @@ async def sync_commands(settings: Settings, guild_id: int | None) -> list[str]:
                 synced = await bot.tree.sync(guild=guild)
     except discord.LoginFailure:
         raise SettingsError("Discord refused DISCORD_TOKEN; copy the bot token again from the developer portal") from None
+    except (OSError, aiohttp.ClientConnectionError, TimeoutError) as exc:
+        raise DiscordUnreachableError(f"cannot reach Discord at {discord.http.Route.BASE}: {exc or type(exc).__name__}") from None
     return [command.name for command in synced]

@@ -8,7 +8,9 @@ here, once, from Settings, and pass them down; nothing below creates its own. He
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import sys
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -30,7 +32,7 @@ if TYPE_CHECKING:
     from index.ingestion.fetch import Fetcher
     from index.knowledge import EngineFactory, KnowledgeBase
 
-log = logging.getLogger("policybot")
+log = logging.getLogger("policybot." + __name__)
 
 
 @dataclass(frozen=True)
@@ -53,20 +55,113 @@ class Services:
         self.feeds.close()
 
 
-def load_embedder(settings: Settings, bulk: bool = False) -> Embedder:
-    """The embedding model, loaded once per process: one thread for answering, all cores for bulk indexing."""
-    from index.indexing.embedding import SentenceTransformerEmbedder
+LOADING_MESSAGE = "Loading the embedding model…"
 
-    return SentenceTransformerEmbedder(settings.index.embedding_model, threads=None if bulk else 1)
+
+def announce_loading() -> None:
+    """Say on standard error why the next seconds are quiet (standard output stays clean for --json)."""
+    print(LOADING_MESSAGE, file=sys.stderr, flush=True)
+
+
+class LazyEmbedder:
+    """The embedding model, loaded on the first embed or token count: commands that embed nothing never import torch.
+
+    Its name, dimension and token window come from the model folder's config files when they
+    tell them (the packaged model's do), so an index is opened and checked without loading the
+    model; once loaded, the model must agree with them.
+    """
+
+    def __init__(self, setting: str, load: Callable[[], Embedder], on_load: Callable[[], None] | None = announce_loading):
+        from index.indexing.embedding import model_facts
+
+        self.setting = setting
+        self.on_load = on_load
+        self._load = load
+        self._facts = model_facts(setting)
+        self._model: Embedder | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        """True once the model has been loaded in this process."""
+        return self._model is not None
+
+    def load(self) -> Embedder:
+        """The loaded model (loading it now, once, if needed)."""
+        model = self._model
+        if model is not None:
+            return model
+        with self._lock:
+            if self._model is None:
+                if self.on_load is not None:
+                    self.on_load()
+                model = self._load()
+                facts = self._facts
+                if (facts.name, facts.dimension or model.dimension, facts.max_tokens or model.max_tokens) != (
+                    model.name,
+                    model.dimension,
+                    model.max_tokens,
+                ):
+                    from index.indexing.embedding import EmbeddingModelError
+
+                    raise EmbeddingModelError(
+                        f"embedding model '{self.setting}' loaded as '{model.name}' ({model.dimension} dims, "
+                        f"{model.max_tokens} tokens), but its files say {facts.dimension} dims, {facts.max_tokens} tokens"
+                    )
+                self._model = model
+            return self._model
+
+    @property
+    def name(self) -> str:
+        """The model's identity (never needs the model loaded)."""
+        return self._facts.name
+
+    @property
+    def dimension(self) -> int:
+        """The vectors' length, from the model's files (or the loaded model when they do not say)."""
+        return self._facts.dimension if self._facts.dimension is not None else self.load().dimension
+
+    @property
+    def max_tokens(self) -> int:
+        """The model's token window, from its files (or the loaded model when they do not say)."""
+        return self._facts.max_tokens if self._facts.max_tokens is not None else self.load().max_tokens
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit vectors of the texts (loading the model first if needed)."""
+        return self.load().embed(texts)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Token counts in the model's tokenizer (loading the model first if needed)."""
+        return self.load().count_tokens(texts)
+
+
+def load_model(embedder: object) -> bool:
+    """Load a lazily loaded model now, before a session whose first answer should be quick; True if it loaded now."""
+    if isinstance(embedder, LazyEmbedder) and not embedder.loaded:
+        embedder.load()
+        return True
+    return False
+
+
+def load_embedder(settings: Settings, bulk: bool = False) -> Embedder:
+    """The embedding model, loaded on first use: one thread for answering, all cores for bulk indexing (or TORCH_THREADS)."""
+
+    def load() -> Embedder:
+        from index.indexing.embedding import SentenceTransformerEmbedder
+
+        threads = settings.index.torch_threads or (None if bulk else 1)
+        return SentenceTransformerEmbedder(settings.index.embedding_model, threads=threads)
+
+    return LazyEmbedder(settings.index.embedding_model, load)
 
 
 def build_llm_client(settings: Settings) -> LLMClient | None:
     """The client for the configured language model, or None when LLM_BASE_URL is empty."""
-    if settings.llm.base_url is None:
+    llm = settings.llm
+    if llm.base_url is None:
         return None
     from index.answering.llm.client import LLMClient
 
-    llm = settings.llm
     return LLMClient(llm.base_url, llm.model, llm.api_key, llm.timeout_seconds)
 
 
@@ -174,8 +269,8 @@ def build_services(settings: Settings, embedder: Embedder, load_index: bool = Tr
     return Services(
         settings,
         knowledge,
-        AnswerLog(settings.bot_database),
-        ConversationStore(settings.conversations_database),
+        AnswerLog(settings.bot_database, settings.host.answer_log_days),
+        ConversationStore(settings.conversations_database, settings.host.conversation_days),
         fetcher,
         FeedStore(settings.feeds_database),
         build_adder(settings, knowledge, fetcher),

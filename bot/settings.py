@@ -24,6 +24,9 @@ from index.retrieval.retriever import DEFAULT_RETRIEVAL, RETRIEVAL_MODES
 DEFAULT_LLM_TIMEOUT_SECONDS = 30.0
 DEFAULT_ASK_COOLDOWN_SECONDS = 5.0
 DEFAULT_MAX_CONCURRENT_ANSWERS = 4
+DEFAULT_CONVERSATION_DAYS = 30
+DEFAULT_ANSWER_LOG_DAYS = 90
+LOG_LEVELS = ("debug", "info", "warning", "error")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
@@ -45,6 +48,8 @@ class IndexSettings:
     chunk_tokens: int = DEFAULT_TARGET_TOKENS
     chunk_overlap: int = DEFAULT_OVERLAP_SENTENCES
     max_article_bytes: int = DEFAULT_MAX_ARTICLE_BYTES
+    # Threads the model computes with; None = one for answering, every core for indexing.
+    torch_threads: int | None = None
 
     def options(self) -> IndexOptions:
         """The chunking and approximate-index options the indexer needs."""
@@ -82,6 +87,9 @@ class DiscordSettings:
     # A guild whose commands are synced at start (development), an extra admin role.
     dev_guild_id: int | None = None
     admin_role_id: int | None = None
+    # The servers whose admins may change the shared library (/add, /remove, /reindex, /feed);
+    # empty = only while the bot is in exactly one server.
+    home_guild_ids: tuple[int, ...] = ()
     # Seconds between one member's questions, DMs on or off, answers computed at once.
     ask_cooldown_seconds: float = DEFAULT_ASK_COOLDOWN_SECONDS
     allow_dms: bool = True
@@ -104,6 +112,18 @@ class IngestionSettings:
 
 
 @dataclass(frozen=True)
+class HostSettings:
+    """Where the bot keeps its own state, for how long, and how much it logs."""
+
+    # None = inside the index folder, so two index folders never share conversations or answers.
+    data_dir: Path | None = None
+    # Days conversation turns and logged answers (with their votes and threads) are kept; 0 = forever.
+    conversation_days: int = DEFAULT_CONVERSATION_DAYS
+    answer_log_days: int = DEFAULT_ANSWER_LOG_DAYS
+    log_level: str = "info"
+
+
+@dataclass(frozen=True)
 class Settings:
     """Typed settings, grouped by concern; see .env.example for what each one does."""
 
@@ -111,10 +131,11 @@ class Settings:
     llm: LLMSettings = LLMSettings()
     discord: DiscordSettings = DiscordSettings()
     ingestion: IngestionSettings = IngestionSettings()
+    host: HostSettings = HostSettings()
 
     def with_changes(self, **changes: Any) -> Settings:
         """A copy with some fields changed, each named as in its group (`corpus_dir=...`, `allow_dms=...`)."""
-        groups = {name: getattr(self, name) for name in ("index", "llm", "discord", "ingestion")}
+        groups = {name: getattr(self, name) for name in ("index", "llm", "discord", "ingestion", "host")}
         for key, value in changes.items():
             owner = next((name for name, group in groups.items() if key in {f.name for f in fields(group)}), None)
             if owner is None:
@@ -185,6 +206,16 @@ class Settings:
                 raise SettingsError(f"{name} must be a Discord id (a number; copy it with Developer Mode on), not {raw!r}")
             return int(raw)
 
+        def snowflakes(name: str) -> tuple[int, ...]:
+            ids: list[int] = []
+            for raw in values.get(name, "").replace(",", " ").split():
+                if not raw.isdigit() or not 0 < int(raw) < 2**64:
+                    raise SettingsError(
+                        f"{name} must be Discord server ids separated by commas (copy them with Developer Mode on), not {raw!r}"
+                    )
+                ids.append(int(raw))
+            return tuple(dict.fromkeys(ids))
+
         def endpoint(name: str, schemes: tuple[str, ...]) -> str | None:
             raw = values.get(name, "").strip().rstrip("/")
             if not raw:
@@ -222,6 +253,7 @@ class Settings:
                 chunk_tokens=integer("CHUNK_TOKENS", DEFAULT_TARGET_TOKENS, 32, DEFAULT_MAX_TOKENS),
                 chunk_overlap=integer("CHUNK_OVERLAP_SENTENCES", DEFAULT_OVERLAP_SENTENCES, 0, 5),
                 max_article_bytes=integer("MAX_ARTICLE_MB", DEFAULT_MAX_ARTICLE_BYTES // 2**20, 1, 1024) * 2**20,
+                torch_threads=integer("TORCH_THREADS", 0, 0, 1024) or None,
             ),
             llm=LLMSettings(
                 base_url=llm_base_url,
@@ -233,6 +265,7 @@ class Settings:
                 token=values.get("DISCORD_TOKEN", "").strip() or None,
                 dev_guild_id=snowflake("DEV_GUILD_ID"),
                 admin_role_id=snowflake("ADMIN_ROLE_ID"),
+                home_guild_ids=snowflakes("HOME_GUILD_IDS"),
                 ask_cooldown_seconds=seconds("ASK_COOLDOWN_SECONDS", DEFAULT_ASK_COOLDOWN_SECONDS, 0, 3600),
                 allow_dms=flag("ALLOW_DMS", True),
                 max_concurrent_answers=integer("MAX_CONCURRENT_ANSWERS", DEFAULT_MAX_CONCURRENT_ANSWERS, 1, 64),
@@ -246,12 +279,22 @@ class Settings:
                 max_pdf_pages=integer("MAX_PDF_PAGES", 300, 1, 10_000),
                 feed_check_minutes=integer("FEED_CHECK_MINUTES", 60, 0, 10_080),
             ),
+            host=HostSettings(
+                data_dir=Path(values["DATA_DIR"].strip()).expanduser() if values.get("DATA_DIR", "").strip() else None,
+                conversation_days=integer("CONVERSATION_DAYS", DEFAULT_CONVERSATION_DAYS, 0, 36_500),
+                answer_log_days=integer("ANSWER_LOG_DAYS", DEFAULT_ANSWER_LOG_DAYS, 0, 36_500),
+                log_level=choice("LOG_LEVEL", "info", LOG_LEVELS),
+            ),
         )
 
     @property
     def data_dir(self) -> Path:
-        """Where the bot's own state lives (answers, conversations, feeds, removed articles): beside the index."""
-        return self.index.index_dir.parent
+        """Where the bot's own state lives (answers, conversations, feeds, removed articles): DATA_DIR, else the index folder.
+
+        Never the index folder's parent: two index folders under one parent would share them.
+        The indexer leaves these files alone (it deletes only its own generations).
+        """
+        return self.host.data_dir if self.host.data_dir is not None else self.index.index_dir
 
     @property
     def bot_database(self) -> Path:

@@ -57,7 +57,11 @@ def describe_report(report: IndexReport, corpus_dir: Path, index_dir: Path) -> s
         f"{len(report.removed)} removed",
         f"{report.unchanged} unchanged",
     ]
-    line = f"Indexed {corpus_dir} into {index_dir}: {', '.join(parts)}; {report.chunks_embedded} chunks embedded in {report.seconds:.1f} s"
+    line = (
+        f"Indexed {corpus_dir} into {index_dir}: {', '.join(parts)}; {report.chunks_embedded} chunks"
+        + (f" and {report.sentences_embedded} sentences" if report.sentences_embedded else "")
+        + f" embedded in {report.seconds:.1f} s"
+    )
     if report.rebuilt:
         line += " (full build)"
     if report.skipped:

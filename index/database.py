@@ -1,4 +1,4 @@
-"""The small SQLite databases beside the index (conversations, the bot's answers, feeds): opened one way."""
+"""The small SQLite databases in the bot's data folder (conversations, the bot's answers, feeds): opened one way."""
 
 from __future__ import annotations
 
@@ -15,3 +15,11 @@ def open_database(path: Path, schema: str) -> sqlite3.Connection:
     db.execute("PRAGMA foreign_keys=ON")
     db.executescript(schema)
     return db
+
+
+def inserted_id(cursor: sqlite3.Cursor) -> int:
+    """The rowid of the row an INSERT just made (sqlite3 types `lastrowid` as optional)."""
+    rowid = cursor.lastrowid
+    if rowid is None:
+        raise RuntimeError("the INSERT made no row")
+    return rowid

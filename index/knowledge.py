@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from index.answering.engine import AnswerEngine
+from index.indexing.chunking import paragraph_spans
 from index.indexing.embedding import Embedder
 from index.indexing.indexer import IndexOptions, Progress, open_store, update_index
 from index.indexing.store import IndexStore
@@ -151,9 +152,9 @@ class KnowledgeBase:
             text = snapshot.store.article_text(citation.article_id)
         if not text or text[citation.start : citation.end] != citation.quote:
             return citation.quote
-        start = text.rfind("\n\n", 0, citation.start)
-        end = text.find("\n\n", citation.end)
-        return text[0 if start < 0 else start + 2 : len(text) if end < 0 else end].strip()
+        # The paragraphs as the chunker and the citation count them (one a line in such text).
+        spans = [p for p in paragraph_spans(text) if p.start < citation.end and p.end > citation.start]
+        return text[spans[0].start : spans[-1].end] if spans else citation.quote
 
     @property
     def articles(self) -> tuple[ArticleInfo, ...]:

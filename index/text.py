@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-_MENTION = re.compile(r"@(everyone|here)\b|<@[!&]?\d+>|<#\d+>")
 _MARKDOWN_PREFIX = re.compile(r"^\s*(?:#{1,6}\s+|[-*+\u2022]\s+|>\s*|\d+[.)]\s+)")
 _WORD = re.compile(r"\w+", re.UNICODE)
 # A sentence that starts like this leans on the one before it; quote that one too.
@@ -18,19 +17,26 @@ STOPWORDS = frozenset(
 )
 
 
-def neutralize_mentions(text: str) -> str:
-    """Break @everyone, @here and <@id> syntax with a zero-width space so nothing can ping."""
-    return _MENTION.sub(lambda m: m.group(0)[0] + "\u200b" + m.group(0)[1:], text)
-
-
 def clean_question(raw: str, limit: int) -> str:
     """Whitespace collapsed; ValueError saying why when it is empty or longer than `limit` characters."""
     question = " ".join(raw.split())
+    if undecodable(question):
+        raise ValueError("the question is not valid UTF-8 text")
     if not question:
         raise ValueError("the question is empty")
     if len(question) > limit:
         raise ValueError(f"the question is {len(question):,} characters long; the limit is {limit:,}")
     return question
+
+
+def undecodable(text: str) -> bool:
+    """True when text read with errors="surrogateescape" held bytes that are not UTF-8 (they became lone surrogates)."""
+    return any("\ud800" <= ch <= "\udfff" for ch in text)
+
+
+def printable(text: str) -> str:
+    """The text with bytes that were not UTF-8 shown as U+FFFD, safe to print or put in JSON."""
+    return "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in text) if undecodable(text) else text
 
 
 def plain_sentence(text: str) -> str:
@@ -55,22 +61,6 @@ _NUMBER_WORDS = (
 _MONTHS = "january february march april may june july august september october november december".split()
 _HAS_NUMBER = re.compile(r"\d|\b(?:" + "|".join(_NUMBER_WORDS) + r")\b", re.I)
 _HAS_DATE = re.compile(r"\b(?:1[5-9]\d\d|20\d\d)s?\b|\b(?:" + "|".join(_MONTHS) + r")\b|\bcentury\b", re.I)
-_ASKS_NUMBER = re.compile(
-    r"^\s*(?:how\s+(?:many|much|big|large|long|far|old)|what\s+(?:number|percentage|share|proportion|amount))\b", re.I
-)
-_ASKS_DATE = re.compile(
-    r"^\s*(?:when\b|(?:in\s+)?what\s+(?:year|month|decade|century|date)\b|(?:in\s+)?which\s+(?:year|month|decade|century)\b)", re.I
-)
-_PROPER_NOUN = re.compile(r"(?<=\s)(?:[A-Z][\w'’-]*)(?:\s+[A-Z][\w'’-]*)*")
-
-
-def expected_answer_type(question: str) -> str | None:
-    """ "number" for how-many questions, "date" for when questions, else None."""
-    if _ASKS_DATE.search(question):
-        return "date"
-    if _ASKS_NUMBER.search(question):
-        return "number"
-    return None
 
 
 def has_answer_type(text: str, kind: str | None) -> bool:
@@ -80,16 +70,6 @@ def has_answer_type(text: str, kind: str | None) -> bool:
     if kind == "number":
         return bool(_HAS_NUMBER.search(text))
     return True
-
-
-def proper_nouns(question: str) -> list[str]:
-    """Capitalised names inside a question ("Japan", "South Korea"), lower-cased word by word."""
-    names = []
-    for match in _PROPER_NOUN.finditer(" " + question):
-        words = [w.strip("'’").lower() for w in match.group(0).split()]
-        words = [w.removesuffix("'s").removesuffix("’s") for w in words if w not in STOPWORDS]
-        names.extend(w for w in words if w)
-    return names
 
 
 def leans_back(sentence: str) -> bool:

@@ -27,7 +27,7 @@ class Article:
 
 @dataclass(frozen=True)
 class ArticleInfo:
-    """One indexed article, as `policybot articles` lists it."""
+    """One indexed article, as `policybot articles` lists it, with the metadata questions about it need."""
 
     article_id: str
     title: str
@@ -36,6 +36,9 @@ class ArticleInfo:
     added_at: str
     updated_at: str
     content_hash: str
+    author: str = ""
+    published: str = ""
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,8 @@ class IndexReport:
     removed: list[str] = field(default_factory=list)
     unchanged: int = 0
     chunks_embedded: int = 0
+    # Sentences embedded for answers (index/indexing/sentences.py), beside the chunks.
+    sentences_embedded: int = 0
     skipped: list[SkippedFile] = field(default_factory=list)
     seconds: float = 0.0
     rebuilt: bool = False

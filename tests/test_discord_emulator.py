@@ -259,6 +259,48 @@ def test_mention_gets_a_reply_with_the_allowed_mentions_recorded() -> None:
     run(scenario)
 
 
+def test_a_second_guild_is_joined_and_served_apart_from_the_first() -> None:
+    async def scenario(emulator: DiscordEmulator, bot: commands.Bot) -> None:
+        other_id = emulator.add_guild("Other Guild")  # the bot is connected: it joins (GUILD_CREATE)
+        other = emulator.guilds[other_id]
+        await emulator.wait_for(lambda: bot.get_guild(other_id) is not None, 5)
+        assert {g.id for g in bot.guilds} == {emulator.guild_id, other_id}
+        guild = bot.get_guild(other_id)
+        assert guild.name == "Other Guild" and guild.default_role.id == other_id
+        assert guild.get_channel(other.system_channel_id).name == "general"
+        assert guild.me.guild_permissions.send_messages
+
+        # The first guild's admin is only a member over there; another user manages it.
+        emulator.add_member("admin", user=emulator.admin, guild_id=other_id)
+        manager = emulator.add_member("manager", permissions=Perm.MANAGE_GUILD, guild_id=other_id)
+        assert not emulator.permissions_for(int(emulator.admin["id"]), other.channels[other.system_channel_id]) & Perm.MANAGE_GUILD
+        assert emulator.permissions_for(int(emulator.admin["id"])) & Perm.MANAGE_GUILD
+        assert emulator.permissions_for(int(manager["id"]), guild_id=other_id) & Perm.MANAGE_GUILD
+        assert not emulator.permissions_for(int(manager["id"])) & Perm.MANAGE_GUILD  # not in the first guild at all
+
+        await bot.tree.sync()
+        there = await emulator.slash("echo", {"text": "over there"}, user=manager, channel_id=other.system_channel_id)
+        assert there.payload["guild_id"] == str(other_id) and there.payload["member"]["user"]["id"] == manager["id"]
+        assert int(there.payload["member"]["permissions"]) & Perm.MANAGE_GUILD
+        answer = await there.wait_final(timeout=5)
+        assert answer["content"] == "echo: over there" and answer["guild_id"] == str(other_id)
+        with pytest.raises(ValueError):
+            await emulator.slash("echo", {"text": "x"}, user=emulator.member, channel_id=other.system_channel_id)
+
+        question = await emulator.send_message("ping?", mention_bot=True, user=manager, channel_id=other.system_channel_id)
+        reply = await emulator.wait_for(lambda: next((m for m in emulator.messages if m["content"] == "pong"), None), 5)
+        assert reply["channel_id"] == str(other.system_channel_id) and reply["guild_id"] == str(other_id)
+        assert reply["message_reference"]["message_id"] == question["id"]
+
+        # A fresh IDENTIFY gets both guilds in READY.
+        await emulator.invalidate_session()
+        await emulator.wait_for(lambda: emulator.identify_count == 2 and emulator._session.guilds_sent, 10)
+        ready = next(f for f in reversed(emulator._session.backlog) if f["t"] == "READY")
+        assert {g["id"] for g in ready["d"]["guilds"]} == {str(emulator.guild_id), str(other_id)}
+
+    run(scenario)
+
+
 def test_reply_becomes_a_thread_and_the_answer_goes_into_it() -> None:
     async def scenario(emulator: DiscordEmulator, bot: commands.Bot) -> None:
         await emulator.send_message("open a thread please", mention_bot=True)

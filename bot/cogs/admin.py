@@ -1,7 +1,10 @@
-"""Administration: `/reindex`, `/add file:` and `/remove article:`, for members who may manage the server.
+"""Administration: `/reindex`, `/add url:`, `/add file:` and `/remove article:`, for members who may manage the server
+(`/feed add|list|remove`, in bot/cogs/feeds.py, share the same check).
 
 Discord hides these commands from members without Manage Server (default_permissions), but a
 server admin can change who sees a command, so each one checks the member's permissions again.
+The library is one for every server the bot is in, so these commands change it only from the
+servers HOME_GUILD_IDS lists (or, when that is empty, while the bot is in a single server).
 """
 
 from __future__ import annotations
@@ -9,24 +12,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 from bot.app import PolicyBot
-from bot.render import CONTENT_LIMIT, article_choices, shorten
+from bot.render import CONTENT_LIMIT, article_choices, chosen_article, safe_text, shorten
 from index.indexing.store import IndexBusyError
 from index.ingestion.adding import (
     AddedArticle,
     IngestError,
     describe_added,
+    describe_not_indexed,
     remove_article_file,
 )
 from index.knowledge import ReindexRunningError
 from index.types import IndexReport
 
-log = logging.getLogger("policybot.admin")
+log = logging.getLogger("policybot." + __name__)
 
 # Discord rate-limits message edits; one progress edit a second is plenty for a person watching.
 PROGRESS_INTERVAL_SECONDS = 1.0
@@ -48,9 +54,52 @@ def admin_only():
         roles = [role.id for role in getattr(interaction.user, "roles", [])]
         if not may_administer(interaction.permissions, roles, settings.discord.admin_role_id):
             raise app_commands.CheckFailure("Only members who can manage this server can do that.")
+        home = settings.discord.home_guild_ids
+        refusal = library_refusal(interaction.guild.id, len(interaction.client.guilds), home)
+        if refusal is not None:
+            command = interaction.command.qualified_name if interaction.command else "an admin command"
+            if home:
+                log.info("refused /%s in server %s: not one of HOME_GUILD_IDS", command, interaction.guild.id)
+            else:
+                log.warning(
+                    "refused /%s in server %s: the bot is in %d servers that share one library and HOME_GUILD_IDS is empty; "
+                    "set HOME_GUILD_IDS to the servers whose admins may change the library",
+                    command,
+                    interaction.guild.id,
+                    len(interaction.client.guilds),
+                )
+            raise app_commands.CheckFailure(refusal)
         return True
 
     return app_commands.check(predicate)
+
+
+def library_refusal(guild_id: int, guild_count: int, home_guild_ids: tuple[int, ...]) -> str | None:
+    """Why admins of this server may not change the library every server shares, or None when they may.
+
+    Only the servers HOME_GUILD_IDS lists may; when it is empty, any server may while the bot is in only one.
+    """
+    if home_guild_ids:
+        if guild_id in home_guild_ids:
+            return None
+        return (
+            "This server can't change the library: I share one library with every server I'm in, "
+            "and only my home server can add, remove or reindex articles or manage feeds (HOME_GUILD_IDS)."
+        )
+    if guild_count <= 1:
+        return None
+    return (
+        "Admin commands are off: I'm in more than one server and they all share one library, so my operator "
+        "must first name the server(s) that may change it in the HOME_GUILD_IDS setting."
+    )
+
+
+def data_relative(path: Path, data_dir: Path) -> str:
+    """A path inside the bot's data folder as `removed/x.md`: a Discord message never shows the host's paths."""
+    try:
+        return path.resolve().relative_to(data_dir.resolve()).as_posix()
+    except ValueError:
+        return path.name
 
 
 def describe_reindex(report: IndexReport) -> str:
@@ -121,14 +170,17 @@ async def reindex_or_explain(
 
 async def final_report(interaction: discord.Interaction, text: str) -> None:
     """The last word on long admin work: in the deferred reply, or, once Discord's 15-minute
-    interaction token has expired, in the channel (naming the admin, who is not pinged)."""
-    text = shorten(text, CONTENT_LIMIT - 40)
+    interaction token has expired, in the channel (naming the admin, who is not pinged).
+    Titles and reasons in it come from articles: no mention syntax survives."""
+    text = shorten(safe_text(text), CONTENT_LIMIT - 40)
     try:
         await interaction.edit_original_response(content=text)
     except discord.HTTPException:
         log.warning("could not edit the reply to user %s; posting the result in the channel", interaction.user.id)
-        if interaction.channel is not None:
-            await interaction.channel.send(f"{interaction.user.mention}: {text}")
+        channel = interaction.channel
+        # Forum and category channels cannot hold messages (nor run commands).
+        if channel is not None and not isinstance(channel, (discord.ForumChannel, discord.CategoryChannel)):
+            await channel.send(f"{interaction.user.mention}: {text}")
 
 
 class AdminCog(commands.Cog, name="Admin"):
@@ -156,15 +208,22 @@ class AdminCog(commands.Cog, name="Admin"):
                 log.info("reindex by %s: %s", interaction.user.id, describe_reindex(report))
                 await final_report(interaction, describe_reindex(report))
 
-    async def save_and_index(self, interaction: discord.Interaction, adding, what: str) -> None:
+    async def save_and_index(self, interaction: discord.Interaction, adding: Callable[[], AddedArticle], what: str) -> None:
         """Run an ingestion call in a worker thread, then reindex with progress and say what was added."""
         knowledge = self.bot.services.knowledge
         try:
             added: AddedArticle = await asyncio.to_thread(self.bot.one_at_a_time(adding))
         except IngestError as exc:
-            await interaction.edit_original_response(content=shorten(f"Nothing added: {exc}", CONTENT_LIMIT))
+            await interaction.edit_original_response(content=shorten(safe_text(f"Nothing added: {exc}"), CONTENT_LIMIT))
             return
-        report = await reindex_or_explain(self.bot, interaction, f"Saved {added.path.name}; indexing:", wait=True)
+        try:
+            report = await reindex_or_explain(self.bot, interaction, f"Saved {added.path.name}; indexing:", wait=True)
+        except Exception:
+            # The file is in the corpus; say so plainly (the reason, with host paths, goes to the log).
+            log.exception("indexing %s after saving it failed", added.path.name)
+            reason = "indexing failed (the bot's log says why)"
+            await final_report(interaction, describe_not_indexed(added.path.name, reason, "run /reindex"))
+            return
         if report is None:
             return
         passages = knowledge.passage_count(added.article.article_id)
@@ -179,7 +238,7 @@ class AdminCog(commands.Cog, name="Admin"):
         adder = self.bot.services.adder
         await interaction.response.defer(ephemeral=True, thinking=True)
         async with self.bot.tracked():
-            await interaction.edit_original_response(content=shorten(f"Fetching {url} …", CONTENT_LIMIT))
+            await interaction.edit_original_response(content=shorten(safe_text(f"Fetching {url} …"), CONTENT_LIMIT))
             await self.save_and_index(interaction, lambda: adder.add_url(url), "URL")
 
     @add.command(name="file", description="Add an article from a file: .md, .txt, .html, .pdf or .docx (admins)")
@@ -194,7 +253,10 @@ class AdminCog(commands.Cog, name="Admin"):
             limit = settings.index.max_article_bytes
             if file.size > limit:
                 await interaction.edit_original_response(
-                    content=f"Nothing added: {file.filename} is {file.size / 2**20:.1f} MB; the limit is {limit / 2**20:.0f} MB."
+                    content=shorten(
+                        safe_text(f"Nothing added: {file.filename} is {file.size / 2**20:.1f} MB; the limit is {limit / 2**20:.0f} MB."),
+                        CONTENT_LIMIT,
+                    )
                 )
                 return
             data = await file.read()
@@ -212,16 +274,17 @@ class AdminCog(commands.Cog, name="Admin"):
         await interaction.response.defer(ephemeral=True, thinking=True)
         async with self.bot.tracked():
             try:
-                info = await asyncio.to_thread(knowledge.find_article, article)
+                info = await asyncio.to_thread(chosen_article, knowledge, article)
             except LookupError as exc:
-                await interaction.edit_original_response(content=shorten(f"Nothing removed: {exc}", CONTENT_LIMIT))
+                await interaction.edit_original_response(content=shorten(safe_text(f"Nothing removed: {exc}"), CONTENT_LIMIT))
                 return
             try:
                 moved = await asyncio.to_thread(remove_article_file, settings.index.corpus_dir, info.article_id, settings.removed_dir)
-                where = f"Its file was moved to {moved}."
+                # Never a path on the host in Discord: where it went, relative to the data folder.
+                where = f"Its file was moved to `{data_relative(moved, settings.data_dir)}` in the bot's data folder."
             except LookupError:
                 where = "Its file was already gone from the corpus folder."
-            report = await reindex_or_explain(self.bot, interaction, f"Removing “{info.title}”:", wait=True)
+            report = await reindex_or_explain(self.bot, interaction, safe_text(f"Removing “{info.title}”:"), wait=True)
             if report is not None:
                 await final_report(interaction, f"Removed “{info.title}”. {where} {describe_reindex(report)}")
 

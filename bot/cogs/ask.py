@@ -6,7 +6,9 @@ import asyncio
 import logging
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, Self
 
 import discord
 from discord import app_commands
@@ -24,7 +26,7 @@ from index.text import clean_question as cleaned_question
 from index.text import has_words
 from index.types import Answer
 
-log = logging.getLogger("policybot.ask")
+log = logging.getLogger("policybot." + __name__)
 
 MAX_QUESTION_CHARS = 1000
 # Earlier turns of a thread or DM conversation read with a follow-up question.
@@ -69,7 +71,7 @@ def bot_of(interaction: discord.Interaction) -> PolicyBot:
     return interaction.client  # type: ignore[return-value]
 
 
-async def guarded(interaction: discord.Interaction, doing: str, action) -> None:
+async def guarded(interaction: discord.Interaction, doing: str, action: Callable[[PolicyBot], Awaitable[None]]) -> None:
     """Run a button's action; anything unexpected becomes the private apology with an error id."""
     bot = bot_of(interaction)
     try:
@@ -96,7 +98,7 @@ class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=r"pb:vote:(
         )
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /):
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /) -> Self:
         return cls(int(match["answer"]), match["vote"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
@@ -125,7 +127,7 @@ class PassagesButton(discord.ui.DynamicItem[discord.ui.Button], template=r"pb:pa
         )
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /):
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /) -> Self:
         return cls(int(match["answer"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
@@ -156,7 +158,7 @@ class ThreadButton(discord.ui.DynamicItem[discord.ui.Button], template=r"pb:thre
         )
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /):
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /) -> Self:
         return cls(int(match["answer"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
@@ -226,7 +228,7 @@ class AskCog(commands.Cog, name="Ask"):
         answer_id = await asyncio.to_thread(services.answers.record, answer, user_id, guild_id, channel_id)
         if conversation and has_words(question):
             await asyncio.to_thread(services.conversations.add, conversation, question, answer.text)
-        passages = services.knowledge.stats()[1]
+        passages = services.knowledge.stats().passages
         embed = answer_embed(answer, passages, time.perf_counter() - started)
         return Asked(answer, answer_id, embed), answer_view(answer_id, answer, offer_thread)
 
@@ -255,8 +257,8 @@ class AskCog(commands.Cog, name="Ask"):
             return
         await interaction.response.defer(thinking=True)
         async with self.bot.tracked():
-            in_thread = self.is_bot_thread(interaction.channel_id)
-            conversation = thread_conversation(interaction.channel_id) if in_thread else None
+            channel_id = interaction.channel_id
+            conversation = thread_conversation(channel_id) if channel_id is not None and self.is_bot_thread(channel_id) else None
             asked, view = await self.answer(
                 question,
                 interaction.user.id,

@@ -16,7 +16,7 @@ from bot.cogs.admin import (
     describe_reindex,
     reindex_or_explain,
 )
-from bot.render import CHOICE_LIMIT, CONTENT_LIMIT, shorten
+from bot.render import CHOICE_LIMIT, CONTENT_LIMIT, safe_text, shorten
 from index.ingestion.feeds import (
     FeedCheck,
     FeedError,
@@ -25,8 +25,11 @@ from index.ingestion.feeds import (
     subscribe,
 )
 from index.knowledge import ReindexRunningError
+from index.types import IndexReport
 
-log = logging.getLogger("policybot.feeds")
+log = logging.getLogger("policybot." + __name__)
+# Seconds between tries while another reindex runs (the admin cog waits the same way).
+REINDEX_RETRY_SECONDS = 2.0
 
 
 def describe_subscription(check: FeedCheck) -> str:
@@ -65,6 +68,20 @@ class FeedsCog(commands.Cog, name="Feeds"):
         services = self.bot.services
         return self.bot.one_at_a_time(services.adder.add_url)
 
+    async def reindex_when_free(self) -> IndexReport:
+        """Index what a check added: now, or, while another reindex runs, as soon as it has finished
+        (that one may have read the corpus before the new files were written, and none may follow)."""
+        knowledge = self.bot.services.knowledge
+        waiting = False
+        while True:
+            try:
+                return await asyncio.to_thread(knowledge.reindex)
+            except ReindexRunningError:
+                if not waiting:
+                    log.info("feeds: a reindex is running; indexing the new articles when it has finished")
+                    waiting = True
+                await asyncio.sleep(REINDEX_RETRY_SECONDS)
+
     async def check_all(self) -> list[FeedCheck]:
         """Check every feed in a worker thread; reindex once if anything was added."""
         services = self.bot.services
@@ -82,11 +99,8 @@ class FeedsCog(commands.Cog, name="Feeds"):
 
         checks = await asyncio.to_thread(work)
         if any(check.added for check in checks):
-            try:
-                report = await asyncio.to_thread(services.knowledge.reindex)
-                log.info("feeds: %s", describe_reindex(report))
-            except ReindexRunningError:
-                log.info("feeds: a reindex is running; the new articles are indexed with the next one")
+            report = await self.reindex_when_free()
+            log.info("feeds: %s", describe_reindex(report))
         for check in checks:
             if check.added or check.failed or check.error:
                 log.info("feed check: %s", describe_check(check))
@@ -116,14 +130,14 @@ class FeedsCog(commands.Cog, name="Feeds"):
             try:
                 check = await asyncio.to_thread(subscribe, services.feeds, url, services.fetcher, self.add_url())
             except FeedError as exc:
-                await interaction.edit_original_response(content=shorten(f"Not subscribed: {exc}", CONTENT_LIMIT))
+                await interaction.edit_original_response(content=shorten(safe_text(f"Not subscribed: {exc}"), CONTENT_LIMIT))
                 return
             summary = describe_subscription(check)
             if check.added:
                 report = await reindex_or_explain(self.bot, interaction, "Subscribed; indexing the first items:", wait=True)
                 if report is not None:
                     summary += f"\n{describe_reindex(report)}"
-            await interaction.edit_original_response(content=shorten(summary, CONTENT_LIMIT))
+            await interaction.edit_original_response(content=shorten(safe_text(summary), CONTENT_LIMIT))
 
     @feed.command(name="list", description="The subscribed feeds (admins)")
     @admin_only()
@@ -138,7 +152,7 @@ class FeedsCog(commands.Cog, name="Feeds"):
             + (f" · problem: {f.last_error}" if f.last_error else "")
             for f in feeds
         ]
-        await interaction.response.send_message(shorten("\n".join(lines), CONTENT_LIMIT), ephemeral=True)
+        await interaction.response.send_message(shorten(safe_text("\n".join(lines)), CONTENT_LIMIT), ephemeral=True)
 
     @feed.command(name="remove", description="Unsubscribe from a feed; its articles stay (admins)")
     @app_commands.describe(feed="The feed's number, title or URL")
@@ -149,10 +163,12 @@ class FeedsCog(commands.Cog, name="Feeds"):
         try:
             found = await asyncio.to_thread(store.find, feed)
         except LookupError as exc:
-            await interaction.response.send_message(shorten(f"Nothing removed: {exc}.", CONTENT_LIMIT), ephemeral=True)
+            await interaction.response.send_message(shorten(safe_text(f"Nothing removed: {exc}."), CONTENT_LIMIT), ephemeral=True)
             return
         await asyncio.to_thread(store.remove, found.feed_id)
-        await interaction.response.send_message(f"Unsubscribed from “{found.title}”; its articles stay in the library.", ephemeral=True)
+        await interaction.response.send_message(
+            shorten(safe_text(f"Unsubscribed from “{found.title}”; its articles stay in the library."), CONTENT_LIMIT), ephemeral=True
+        )
 
     @remove.autocomplete("feed")
     async def feed_autocomplete(self, interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:

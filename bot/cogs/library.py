@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from typing import TYPE_CHECKING, Any, Self
 
 import discord
 from discord import app_commands
@@ -14,26 +15,32 @@ from bot.render import (
     CONTENT_LIMIT,
     article_choices,
     articles_page,
+    chosen_article,
     help_embed,
+    safe_text,
     shorten,
     summary_embed,
 )
 
+if TYPE_CHECKING:
+    from index.knowledge import KnowledgeBase
+
 LENGTHS = [
-    app_commands.Choice(name="short (3 sentences)", value="short"),
-    app_commands.Choice(name="medium (5 sentences)", value="medium"),
-    app_commands.Choice(name="long (8 sentences)", value="long"),
+    app_commands.Choice(name="short (the gist, about 3 sentences)", value="short"),
+    app_commands.Choice(name="medium (a sentence or two a section)", value="medium"),
+    app_commands.Choice(name="long (more of every section)", value="long"),
 ]
 
 
-def no_article_message(knowledge, typed: str) -> str:
-    """Why an article name did not resolve, and what to do."""
+def no_article_message(knowledge: KnowledgeBase, typed: str) -> str:
+    """Why an article name did not resolve, and what to do (the member's text and the titles made inert)."""
     matches = knowledge.match_articles(typed, limit=6)
     if len(matches) > 1:
         shown = "; ".join(f"“{m.title}”" for m in matches[:5])
-        return shorten(f"Several articles match “{typed}”: {shown}. Pick one from the list as you type.", CONTENT_LIMIT)
+        return shorten(safe_text(f"Several articles match “{typed}”: {shown}. Pick one from the list as you type."), CONTENT_LIMIT)
     return shorten(
-        f"No indexed article matches “{typed}”. Start typing a title and pick it from the list, or see `/articles`.", CONTENT_LIMIT
+        safe_text(f"No indexed article matches “{typed}”. Start typing a title and pick it from the list, or see `/articles`."),
+        CONTENT_LIMIT,
     )
 
 
@@ -53,7 +60,7 @@ class ArticlesPageButton(discord.ui.DynamicItem[discord.ui.Button], template=r"p
         )
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str], /):
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /) -> Self:
         return cls(int(match["page"]), match["way"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
@@ -104,7 +111,7 @@ class LibraryCog(commands.Cog, name="Library"):
         async with self.bot.tracked():
             started = time.perf_counter()
             try:
-                info = await self.bot.compute(knowledge.find_article, article)
+                info = await self.bot.compute(chosen_article, knowledge, article)
             except LookupError:
                 await interaction.edit_original_response(content=no_article_message(knowledge, article))
                 return

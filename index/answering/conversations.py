@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from index.database import open_database
@@ -18,8 +19,16 @@ CREATE TABLE IF NOT EXISTS turns (
     asked_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS turns_by_conversation ON turns(conversation, id);
+CREATE INDEX IF NOT EXISTS turns_by_time ON turns(asked_at);
 """
 MAX_CONVERSATION_ID = 200
+# Old turns are purged when the store opens, then on a write at most this often.
+PURGE_EVERY_SECONDS = 3600.0
+
+
+def days_ago(days: int) -> str:
+    """The ISO time (UTC, seconds, as the stores write it) `days` days before now."""
+    return (datetime.now(UTC) - timedelta(days=days)).isoformat(timespec="seconds")
 
 
 def check_conversation_id(conversation: str) -> str:
@@ -33,9 +42,21 @@ def check_conversation_id(conversation: str) -> str:
 class ConversationStore:
     """Turns of many conversations (a CLI conversation id, a Discord thread id) in one SQLite file."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, keep_days: int = 0):
+        """Open (creating) the store; turns older than `keep_days` days are deleted now and as it is written (0 = kept forever)."""
         self._db = open_database(path, SCHEMA)
         self._lock = threading.Lock()
+        self.keep_days = keep_days
+        self._purged_at = time.monotonic()
+        self.purge()
+
+    def purge(self) -> int:
+        """Delete the turns older than keep_days; returns how many."""
+        if self.keep_days <= 0:
+            return 0
+        with self._lock:
+            self._purged_at = time.monotonic()
+            return self._db.execute("DELETE FROM turns WHERE asked_at < ?", (days_ago(self.keep_days),)).rowcount
 
     @staticmethod
     def _check(conversation: str) -> str:
@@ -58,6 +79,8 @@ class ConversationStore:
                 "INSERT INTO turns (conversation, question, answer, asked_at) VALUES (?,?,?,?)",
                 (self._check(conversation), question, answer, now),
             )
+        if time.monotonic() - self._purged_at >= PURGE_EVERY_SECONDS:
+            self.purge()
 
     def close(self) -> None:
         """Close the database."""

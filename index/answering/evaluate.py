@@ -13,9 +13,23 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from index.answering.engine import AnswerEngine
 from index.answering.extractive import ExtractiveEngine
 from index.indexing.chunking import Span, sentence_spans
-from index.types import Turn
+from index.types import Answer, Turn
+
+# The figures `policybot eval` prints, in order.
+PRINTED_FIGURES = (
+    "recall@1",
+    "recall@5",
+    "recall@10",
+    "answer_accuracy",
+    "citation_precision",
+    "correct_and_cited",
+    "abstention_precision",
+    "abstention_recall",
+    "baseline_accuracy",
+)
 
 
 class EvalFileError(ValueError):
@@ -31,6 +45,11 @@ class EvalQuestion:
     answers: tuple[str, ...]
     answerable: bool
     history: tuple[str, ...] = ()
+    # The article the answer must cite (its id or file name), what kind of question it is, and
+    # for a conversation's second question whether it leans on the first.
+    article: str = ""
+    kind: str = ""
+    follow_up: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -73,7 +92,19 @@ def load_jsonl(path: Path) -> list[EvalQuestion]:
             raise EvalFileError(f"{path}:{number}: empty question")
         if answerable and not answers:
             raise EvalFileError(f"{path}:{number}: an answerable question needs at least one answer string")
-        questions.append(EvalQuestion(str(record.get("id", number)), question, answers, answerable, history))
+        follow_up = record.get("follow_up")
+        questions.append(
+            EvalQuestion(
+                str(record.get("id", number)),
+                question,
+                answers,
+                answerable,
+                history,
+                article=str(record.get("article", "")),
+                kind=str(record.get("kind", "")),
+                follow_up=follow_up if isinstance(follow_up, bool) else None,
+            )
+        )
     if not questions:
         raise EvalFileError(f"{path}: no questions")
     return questions
@@ -229,3 +260,88 @@ def out_of_corpus_questions(path: Path, corpus_titles: set[str], limit: int, see
 def report_rows(results: Sequence[QuestionResult]) -> list[dict]:
     """Per-question results as dictionaries, for a JSON report."""
     return [asdict(r) for r in results]
+
+
+@dataclass(frozen=True)
+class Judged:
+    """How the engine, deciding for itself, did on one question."""
+
+    id: str
+    kind: str
+    question: str
+    answerable: bool
+    abstained: bool
+    correct: bool
+    total_ms: float
+    answer: str
+    cited_articles: tuple[str, ...]
+
+
+def same_article(article_id: str, wanted: str) -> bool:
+    """Whether an indexed article id names the article a question set gives (by id or file name, any case)."""
+
+    def normal(name: str) -> str:
+        return name.rsplit("/", 1)[-1].casefold().replace("_", "-")
+
+    return normal(article_id) == normal(wanted)
+
+
+def judge(question: EvalQuestion, answer: Answer) -> bool:
+    """Correct: a gold string is in the answer and in a passage it quotes (for questions about an article
+    itself, in the answer citing that article), and the citation is the expected article when one is given."""
+    if not question.answerable or answer.abstained:
+        return False
+    if question.article and not any(same_article(c.article_id, question.article) for c in answer.citations):
+        return False
+    if not contains_gold(answer.text, question.answers):
+        return False
+    return question.kind == "meta" or any(contains_gold(c.quote, question.answers) for c in answer.citations)
+
+
+def answer_all(engine: AnswerEngine, questions: Sequence[EvalQuestion], progress: Callable[[int, int], None] | None = None) -> list[Judged]:
+    """Ask every question as a member would (abstention and every check on) and judge the answer."""
+    judged = []
+    for done, q in enumerate(questions, start=1):
+        answer = engine.ask(q.question, [Turn(h) for h in q.history])
+        judged.append(
+            Judged(
+                id=q.id,
+                kind=q.kind or ("answerable" if q.answerable else "unanswerable"),
+                question=q.question,
+                answerable=q.answerable,
+                abstained=answer.abstained,
+                correct=judge(q, answer),
+                total_ms=answer.timings_ms.get("total", 0.0),
+                answer=answer.text,
+                cited_articles=tuple(dict.fromkeys(c.article_id for c in answer.citations)),
+            )
+        )
+        if progress:
+            progress(done, len(questions))
+    return judged
+
+
+def judged_figures(judged: Sequence[Judged]) -> dict:
+    """Answerable questions answered correctly with a quoting citation; unanswerable ones abstained; by kind."""
+    answerable = [j for j in judged if j.answerable]
+    unanswerable = [j for j in judged if not j.answerable]
+    share = lambda part, whole: (len(part) / len(whole)) if whole else float("nan")  # noqa: E731
+    kinds: dict[str, dict] = {}
+    for kind in sorted({j.kind for j in judged}):
+        group = [j for j in judged if j.kind == kind]
+        ok = [j for j in group if (j.correct if j.answerable else j.abstained)]
+        kinds[kind] = {"questions": len(group), "right": len(ok), "share": share(ok, group)}
+    latencies = [j.total_ms for j in judged]
+    return {
+        "questions": len(judged),
+        "answerable": len(answerable),
+        "unanswerable": len(unanswerable),
+        "answered_correctly": share([j for j in answerable if j.correct], answerable),
+        "answered_correctly_count": sum(j.correct for j in answerable),
+        "abstained": share([j for j in unanswerable if j.abstained], unanswerable),
+        "abstained_count": sum(j.abstained for j in unanswerable),
+        "wrongly_abstained": share([j for j in answerable if j.abstained], answerable),
+        "by_kind": kinds,
+        "latency_p50_ms": percentile(latencies, 0.50),
+        "latency_p95_ms": percentile(latencies, 0.95),
+    }

@@ -7,6 +7,7 @@ passage each came from. When no sentence is close enough it abstains with one fi
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -15,21 +16,29 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from index.answering.about import (  # noqa: I001 (kept apart: the answer paths other than passages)
+    AboutQuestion,
+    about_question,
+    article_in_question,
+    byline_span,
+    describe_missing,
+    metadata_answer,
+    metadata_citation,
+)
+from index.answering.constraints import NameMatcher, QuestionFacts, name_phrases, question_facts, unmet
 from index.answering.engine import ABSTAIN_PHRASE
 from index.answering.follow_ups import contextual_query
 from index.answering.summary import summarize_text
-from index.indexing.chunking import Span, sentence_spans
+from index.indexing.chunking import Span, paragraph_spans
 from index.indexing.embedding import Embedder
-from index.retrieval.keywords import TermWeights
+from index.indexing.sentences import chunk_sentences, context_key
+from index.retrieval.keywords import TermWeights, keyword_tokens
 from index.retrieval.retriever import Retriever
 from index.text import (
     content_words,
-    expected_answer_type,
-    has_answer_type,
     has_words,
     leans_back,
     plain_sentence,
-    proper_nouns,
 )
 from index.types import Answer, AnswerTrace, Citation, Hit, Turn
 
@@ -48,7 +57,7 @@ class AnswerConfig:
     sentence_cache_size: int = 20_000
     max_sentences: int = 3
     # A sentence scoring below this means the corpus does not answer: abstain.
-    abstain_below: float = 0.40
+    abstain_below: float = 0.35
     # Further sentences join the answer while they score within this margin of the best one.
     keep_within: float = 0.10
     # Closest passages shown as related reading after an abstention.
@@ -57,11 +66,12 @@ class AnswerConfig:
     weight_sentence: float = 0.60
     weight_overlap: float = 0.25
     weight_passage: float = 0.15
-    # "How many…?" wants a number, "When…?" a date: reward sentences that have one, mark down those without.
-    answer_type_bonus: float = 0.05
-    answer_type_penalty: float = 0.10
-    # Each name in the question that no indexed passage mentions ("Japan" in a corpus without it).
-    unknown_name_penalty: float = 0.10
+    # The answering sentence must meet the question's years, numbers, names and speakers (constraints.py).
+    check_constraints: bool = True
+    # Two names whose embeddings are this close mean the same actor ("Beijing" and "China").
+    same_name_above: float = 0.6
+    # Names in the question must appear (or an alias) around the answering sentence; off by measurement.
+    require_names: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,7 +85,11 @@ class Candidate:
     cosine: float
     overlap: float
     score: float
-    vector: np.ndarray = field(repr=False, compare=False, default=None)
+    vector: np.ndarray = field(repr=False, compare=False)
+    # The article paragraph the sentence is in, counted as the chunker counts; 0 when unknown.
+    paragraph: int = 0
+    # Where the sentence before it ends in the article, across paragraphs and passages; -1 when unknown.
+    lead_end: int = -1
 
 
 class ExtractiveEngine:
@@ -88,12 +102,19 @@ class ExtractiveEngine:
         # Members ask about the same articles again and again: a sentence (or question) is embedded once, then reused.
         self._sentence_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
+        self.same_name = NameMatcher(self.embedder.embed, config.same_name_above)
+        self._speakers: tuple[int, tuple[str, ...]] | None = None
 
     def _vectors(self, texts: Sequence[str]) -> np.ndarray:
-        """Vectors of the texts (a question, sentences), embedding only those not seen before."""
+        """Vectors of the texts (a question, sentences): from memory, else as the index stored them, else embedded now."""
         with self._cache_lock:
             missing = list(dict.fromkeys(t for t in texts if t not in self._sentence_cache))
-        known = dict(zip(missing, self.embedder.embed(missing))) if missing else {}
+        # Sentences were embedded when the index was built; only the question is new.
+        stored = self.retriever.store.sentence_vectors([context_key(t) for t in missing]) if missing else {}
+        known = {t: stored[context_key(t)] for t in missing if context_key(t) in stored}
+        fresh = [t for t in missing if t not in known]
+        if fresh:
+            known.update(zip(fresh, self.embedder.embed(fresh)))
         with self._cache_lock:
             for text in texts:
                 if text not in known and text in self._sentence_cache:
@@ -138,6 +159,12 @@ class ExtractiveEngine:
                 timings_ms={"embed": 0.0, "search": 0.0, "answer": 0.0, "total": 0.0},
             )
             return AnswerTrace(answer, (), 0.0)
+        about = about_question(question)
+        if about is not None:
+            answered = self.answer_about(question, about, history)
+            if answered is not None:
+                total = (time.perf_counter() - started) * 1000
+                return AnswerTrace(replace(answered, timings_ms={**answered.timings_ms, "total": total}), (), 1.0)
         query = contextual_query(question, history)
         timings: dict[str, float] = {}
         hits = self.retrieve(query, timings)
@@ -153,9 +180,77 @@ class ExtractiveEngine:
 
     def _answer(self, question: str, query: str, hits: Sequence[Hit]) -> tuple[Answer, float]:
         # A follow-up retrieves with the previous question, but its own words say what it asks now.
-        candidates = self.score_sentences(query, hits, focus=question if query != question else None)
+        focus = question if query != question else None
+        candidates = self.score_sentences(query, hits, focus=focus)
+        if self.config.check_constraints and candidates:
+            keywords = self.retriever.keyword_index()
+            facts = question_facts(focus or query, keywords.names, keywords.weights)
+            candidates = [cand for cand in candidates if not self.unmet(facts, cand)]
         best = max((cand.score for cand in candidates), default=0.0)
+        if not candidates:
+            return self.abstain(question, hits), best
         return self.compose(question, hits, candidates), best
+
+    def unmet(self, facts: QuestionFacts, cand: Candidate) -> str:
+        """Why a candidate sentence does not meet the question's constraints, or '' when it does."""
+        chunk = cand.hit.chunk
+        # The sentence read with the one before it: "It has tested…" names its actor there.
+        window = chunk.text[max(0, cand.start - chunk.start - 300) : cand.end - chunk.start]
+        names = self.retriever.keyword_index().names
+        return unmet(facts, cand.text, window, chunk.title, names, self.same_name, self.speakers_known(), self.config.require_names)
+
+    def speakers_known(self) -> tuple[str, ...]:
+        """The name phrases that articles' titles and authors carry: the speakers a question can be checked against."""
+        store = self.retriever.store
+        cached = self._speakers
+        if cached is None or cached[0] != store.generation:
+            known = tuple(dict.fromkeys(p for info in store.articles() for p in name_phrases(f"{info.title}. {info.author}")))
+            cached = self._speakers = (store.generation, known)
+        return cached[1]
+
+    def answer_about(self, question: str, about: AboutQuestion, history: Sequence[Turn]) -> Answer | None:
+        """An answer to a question about an article itself (author, source, title, date, gist), or None."""
+        store = self.retriever.store
+        articles = store.articles()
+        if about.kind == "list":
+            return self.list_articles(question, about)
+        info = article_in_question(about, history, articles)
+        if info is None:
+            return None
+        text = store.article_text(info.article_id) or ""
+        if about.kind == "summary":
+            length = "medium" if re.search(r"summari[sz]e|summary", question, re.I) else "short"
+            return replace(self.summarize(info.article_id, info.title, info.url, text, length), question=question)
+        said = metadata_answer(about.kind, info)
+        span = byline_span(text, info.author) if about.kind == "author" else None
+        citation = metadata_citation(info, text, span)
+        if said is None:
+            return Answer(question, f"{ABSTAIN_PHRASE}: {describe_missing(about.kind, info)}", True, (), (citation,))
+        return Answer(question, f"{said} [1]", False, (citation,))
+
+    def list_articles(self, question: str, about: AboutQuestion) -> Answer:
+        """The articles whose passages best match what the member asks to see ("what do you have on X?")."""
+        topic = " ".join(about.topic_words) or question
+        wanted = set(about.topic_words)
+        hits = [
+            h
+            for h in self.retriever.search(topic, 30)
+            if h.score >= self.config.related_above or wanted & set(keyword_tokens(f"{h.chunk.title} {h.chunk.text}"))
+        ]
+        best: dict[str, Hit] = {}
+        for hit in hits:
+            best.setdefault(hit.chunk.article_id, hit)
+        picked = list(best.values())[:5]
+        if not picked:
+            return Answer(question, f"{ABSTAIN_PHRASE} anything about that: no article matches it.", True)
+        citations = tuple(
+            Citation(
+                n, h.chunk.article_id, h.chunk.title, h.chunk.url, h.chunk.paragraph, h.chunk.text, h.chunk.start, h.chunk.end, h.score
+            )
+            for n, h in enumerate(picked, start=1)
+        )
+        listed = "; ".join(f"“{c.title}” [{c.n}]" for c in citations)
+        return Answer(question, f"{len(citations)} article(s) match: {listed}.", False, citations)
 
     def summarize(self, article_id: str, title: str, url: str, text: str, length: str = "medium") -> Answer:
         """A cited extractive summary of one article: its most central sentences, in reading order."""
@@ -169,48 +264,54 @@ class ExtractiveEngine:
         now rather than a repeat of the previous answer.
         """
         seen: set[tuple[str, int]] = set()
-        located: list[tuple[Hit, int, int, str, str]] = []  # hit, start, end, sentence, sentence in context
+        located: list[tuple[Hit, int, int, str, str, int, int]] = []  # hit, start, end, sentence, in context, paragraph, lead end
+        articles: dict[str, tuple[str, list[Span]]] = {}
         for hit in hits:
             chunk = hit.chunk
-            anchor: int | None = None  # start of the last sentence that stands on its own
-            for span in sentence_spans(chunk.text, Span(0, len(chunk.text))):
-                text = chunk.text[span.start : span.end]
-                lean = leans_back(text)
-                # A sentence that leans on the one before it ("It has tested…") is read with it.
-                context_start = anchor if lean and anchor is not None else span.start
-                if not lean:
-                    anchor = span.start
-                key = (chunk.article_id, chunk.start + span.start)
-                if key in seen or not has_words(text):
+            article_text, paragraphs = self._article(chunk.article_id, articles)
+            for sentence in chunk_sentences(chunk.text, chunk.start, chunk.paragraph, article_text, paragraphs):
+                key = (chunk.article_id, sentence.start)
+                if key in seen:
                     continue
                 seen.add(key)
-                context = plain_sentence(chunk.text[context_start : span.end])
-                located.append((hit, chunk.start + span.start, chunk.start + span.end, text, context))
+                located.append((hit, sentence.start, sentence.end, sentence.text, sentence.context, sentence.paragraph, sentence.lead_end))
         if not located:
             return []
         # Embedding sentences is most of an answer's time: read them in passage-rank order, up to a budget.
         located = located[: self.config.sentence_budget]
-        vectors = self._vectors([query, *(context for *_, context in located)])
+        vectors = self._vectors([query, *(context for *_, context, _, _ in located)])
         cosines = vectors[1:] @ vectors[0]
         question_words = set(content_words(focus or "")) or set(content_words(query))
         weights = self.term_weights()
         c = self.config
-        kind = expected_answer_type(focus or query)
-        unknown_names = {name for name in proper_nouns(query) if not weights.knows(name)}
-        penalty = c.unknown_name_penalty * min(2, len(unknown_names))
         candidates = []
-        for (hit, start, end, text, context), cosine, vector in zip(located, cosines, vectors[1:]):
+        for (hit, start, end, text, context, number, lead_end), cosine, vector in zip(located, cosines, vectors[1:]):
             overlap = weights.overlap(question_words, context)
-            score = c.weight_sentence * float(cosine) + c.weight_overlap * overlap + c.weight_passage * hit.score - penalty
-            if kind is not None:
-                score += c.answer_type_bonus if has_answer_type(text, kind) else -c.answer_type_penalty
-            candidates.append(Candidate(hit, start, end, text, float(cosine), overlap, score, vector))
+            # The answer-type and unknown-name penalties that stood here made no difference on the dev sets;
+            # what they tried to catch is now a hard check on the question's constraints (constraints.py).
+            score = c.weight_sentence * float(cosine) + c.weight_overlap * overlap + c.weight_passage * hit.score
+            candidates.append(Candidate(hit, start, end, text, float(cosine), overlap, score, vector, number, lead_end))
         return candidates
+
+    def paragraph_at(self, article_id: str, offset: int, default: int) -> int:
+        """The number of the article paragraph holding `offset`, as the chunker counts; `default` without the text."""
+        text = self.retriever.store.article_text(article_id)
+        numbered = enumerate(paragraph_spans(text) if text else [], start=1)
+        return next((number for number, p in numbered if offset < p.end), default)
+
+    def _article(self, article_id: str, articles: dict[str, tuple[str, list[Span]]]) -> tuple[str, list[Span]]:
+        """An article's text and paragraph spans, read once per answer (kept in `articles`)."""
+        if article_id not in articles:
+            text = self.retriever.store.article_text(article_id) or ""
+            articles[article_id] = (text, paragraph_spans(text))
+        return articles[article_id]
 
     def compose(self, question: str, hits: Sequence[Hit], candidates: Sequence[Candidate]) -> Answer:
         """Pick the answering sentences, order them for reading, and number their citations."""
         c = self.config
-        ranked = sorted(candidates, key=lambda cand: -cand.score)
+        # A sentence that leans on one the passages do not hold ("Yet, …" after a passage not
+        # retrieved) can never be quoted: the answer would start from a dangling reference.
+        ranked = sorted((cand for cand in candidates if not self._dangles(cand, candidates)), key=lambda cand: -cand.score)
         if not ranked or ranked[0].score < c.abstain_below:
             return self.abstain(question, hits)
         picks = [ranked[0]]
@@ -226,11 +327,23 @@ class ExtractiveEngine:
                 continue
             picks.append(cand)
             chosen = extended
-        article_rank = {}
+        article_rank: dict[str, int] = {}
         for hit in hits:
             article_rank.setdefault(hit.chunk.article_id, len(article_rank))
         chosen.sort(key=lambda cand: (article_rank[cand.hit.chunk.article_id], cand.start))
         return self._cited_answer(question, chosen)
+
+    def _dangles(self, cand: Candidate, candidates: Sequence[Candidate]) -> bool:
+        """True when the sentence, or a lead-in it needs, leans back on a sentence that is not a candidate."""
+        by_end = {(other.hit.chunk.article_id, other.end): other for other in candidates}
+        seen = set()
+        while leans_back(cand.text) and cand.start not in seen:
+            seen.add(cand.start)
+            previous = by_end.get((cand.hit.chunk.article_id, cand.lead_end))
+            if previous is None:
+                return True
+            cand = previous
+        return False
 
     def _duplicate(self, cand: Candidate, chosen: Sequence[Candidate]) -> bool:
         return any(float(cand.vector @ other.vector) > self.config.duplicate_above for other in chosen)
@@ -248,13 +361,9 @@ class ExtractiveEngine:
             cand = pending.pop()
             if not leans_back(cand.text):
                 continue
-            text = cand.hit.chunk.text
-            gap_start = cand.start - cand.hit.chunk.start
-            # The previous sentence ends just before this one, separated only by whitespace.
-            probe = gap_start
-            while probe > 0 and text[probe - 1].isspace():
-                probe -= 1
-            previous = by_end.get((cand.hit.chunk.article_id, cand.hit.chunk.start + probe))
+            # The previous sentence ends just before this one, separated only by whitespace (a
+            # paragraph break too: "However, …" opening a paragraph leans on the one before).
+            previous = by_end.get((cand.hit.chunk.article_id, cand.lead_end))
             if previous is not None and all(
                 previous.start != r.start or previous.hit.chunk.article_id != r.hit.chunk.article_id for r in result
             ):
@@ -281,7 +390,7 @@ class ExtractiveEngine:
                     article_id=chunk.article_id,
                     title=chunk.title,
                     url=chunk.url,
-                    paragraph=chunk.paragraph,
+                    paragraph=min(members, key=lambda m: m.start).paragraph or chunk.paragraph,
                     quote=chunk.text[start - chunk.start : end - chunk.start],
                     start=start,
                     end=end,

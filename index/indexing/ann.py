@@ -2,7 +2,7 @@
 
 IVF rather than HNSW because it is cheap to build from scratch at every commit (k-means on a
 sample, then one pass to assign vectors). The numbers below were measured with
-bench/search_latency.py on 2 shared cores; docs/index.md has the tables.
+bench/search_latency.py on 2 shared cores; docs/measurements/indexing-and-search.md has the tables.
 
 - Exact search scans every vector (1.5 KB a chunk), so its time grows linearly: one query
   took 1.5 ms at 25k chunks, 6 ms at 100k, 12 ms at 200k and 57 ms at 1M on one thread, and
@@ -31,6 +31,9 @@ DEFAULT_NPROBE = 64
 TRAINING_POINTS_PER_LIST = 40
 KMEANS_ITERATIONS = 10
 
+# What IndexStore.commit builds beside the exact vectors: an IVF index, or nothing.
+AnnBuilder = Callable[[faiss.IndexIDMap2], faiss.IndexIVF | None]
+
 
 def all_vectors(index: faiss.IndexIDMap2) -> tuple[np.ndarray, np.ndarray]:
     """The raw vectors and their ids out of an exact IndexIDMap2(IndexFlatIP)."""
@@ -45,7 +48,7 @@ def ivf_list_count(n: int) -> int:
     return max(1, min(int(math.sqrt(n)), n // TRAINING_POINTS_PER_LIST))
 
 
-def build_ivf(index: faiss.IndexIDMap2, nprobe: int = DEFAULT_NPROBE) -> faiss.Index:
+def build_ivf(index: faiss.IndexIDMap2, nprobe: int = DEFAULT_NPROBE) -> faiss.IndexIVF:
     """An IVF-Flat inner-product index over the same vectors and ids."""
     vectors, ids = all_vectors(index)
     n, dimension = vectors.shape
@@ -61,12 +64,12 @@ def build_ivf(index: faiss.IndexIDMap2, nprobe: int = DEFAULT_NPROBE) -> faiss.I
     return ivf
 
 
-def ann_builder_for(mode: str, threshold: int = DEFAULT_ANN_THRESHOLD) -> Callable[[faiss.IndexIDMap2], faiss.Index | None]:
+def ann_builder_for(mode: str, threshold: int = DEFAULT_ANN_THRESHOLD) -> AnnBuilder:
     """What to build beside the exact vectors at commit: nothing, or an IVF index."""
     if mode not in ANN_MODES:
         raise ValueError(f"ANN_INDEX must be one of {', '.join(ANN_MODES)}, not {mode!r}")
 
-    def build(index: faiss.IndexIDMap2) -> faiss.Index | None:
+    def build(index: faiss.IndexIDMap2) -> faiss.IndexIVF | None:
         if mode == "flat" or index.ntotal == 0:
             return None
         if mode == "ivf" or index.ntotal > threshold:

@@ -15,7 +15,7 @@ from index.types import Chunk
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 
-# Chosen by measurement on SQuAD dev v1.1: see docs/retrieval.md.
+# Chosen by measurement on SQuAD dev v1.1: see docs/measurements/retrieval-quality.md.
 DEFAULT_TARGET_TOKENS = 250
 DEFAULT_OVERLAP_SENTENCES = 0
 # all-MiniLM-L6-v2 reads 256 tokens including [CLS] and [SEP].
@@ -24,6 +24,14 @@ DEFAULT_MAX_TOKENS = 250
 MIN_CHUNK_TOKENS = 24
 
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
+_LINE_BREAK = re.compile(r"\n\s*")
+# One paragraph a line: at least two single newlines for each blank-line block, and the lines
+# before them end sentences (by their share of the text). Measured in docs/measurements/indexing-and-search.md.
+LINE_PARAGRAPHS_MIN_SHARE = 0.5
+# Markdown structure (list item, heading, quote, table row, fence) neither counts nor decides.
+_STRUCTURE_LINE = re.compile(r"[ \t]*(?:[-*+\u2022][ \t]|#{1,6}[ \t]|>|\||\d{1,3}[.)][ \t]|```|~~~)")
+_SENTENCE_FINAL = ".!?\u2026\u3002\uff01\uff1f\u061f\u0964"
+_CLOSING = "\"'\u201d\u2019)]\u300d\u300f\uff09"
 _ABBREVIATIONS = {
     "mr",
     "mrs",
@@ -100,11 +108,39 @@ class Span:
     end: int
 
 
+def lines_are_paragraphs(text: str) -> bool:
+    """True for text written one paragraph a line (single newlines), False for blank-line paragraphs.
+
+    Decided once for the whole text, by measurement: hard-wrapped lines end mid-sentence, a
+    line that is a paragraph ends one. Short salutations and headings weigh little, as the share
+    counts characters; Markdown list items, headings and table rows are left out. Text whose
+    blank lines separate its paragraphs (fewer than two single newlines a block) keeps them.
+    """
+    blocks = [block for block in _PARAGRAPH_BREAK.split(text.strip()) if block.strip()]
+    measured = ended = breaks = 0
+    for block in blocks:
+        lines = block.split("\n")
+        for line, following in zip(lines, lines[1:]):
+            if _STRUCTURE_LINE.match(line) or _STRUCTURE_LINE.match(following):
+                continue
+            breaks += 1
+            line = line.strip()
+            measured += len(line)
+            ended += len(line) if line.rstrip(_CLOSING)[-1:] in _SENTENCE_FINAL else 0
+    return breaks >= 2 * len(blocks) and measured > 0 and ended >= LINE_PARAGRAPHS_MIN_SHARE * measured
+
+
 def paragraph_spans(text: str) -> list[Span]:
-    """Non-empty paragraphs (separated by blank lines), trimmed of surrounding whitespace."""
+    """Non-empty paragraphs, trimmed of surrounding whitespace.
+
+    Paragraphs are separated by blank lines; hard-wrapped lines inside one are joined. In text
+    written one paragraph a line (lines_are_paragraphs), every line is a paragraph. The text is
+    never rewritten: the spans point into it as it is.
+    """
+    separator = _LINE_BREAK if lines_are_paragraphs(text) else _PARAGRAPH_BREAK
     spans = []
     position = 0
-    for match in [*_PARAGRAPH_BREAK.finditer(text), None]:
+    for match in [*separator.finditer(text), None]:
         end = match.start() if match else len(text)
         span = _trim(text, position, end)
         if span:
@@ -232,8 +268,8 @@ class _Unit:
 def _units(text: str, count_tokens: TokenCounter, max_tokens: int) -> list[_Unit]:
     """Every sentence (or clause piece of an over-long sentence) with its paragraph and token count."""
     located: list[tuple[int, Span]] = []
-    for number, paragraph in enumerate(paragraph_spans(text), start=1):
-        located.extend((number, sentence) for sentence in sentence_spans(text, paragraph))
+    for number, block in enumerate(paragraph_spans(text), start=1):
+        located.extend((number, sentence) for sentence in sentence_spans(text, block))
     counts = count_tokens([text[s.start : s.end] for _, s in located]) if located else []
     units = []
     for (paragraph, sentence), count in zip(located, counts):

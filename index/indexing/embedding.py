@@ -3,25 +3,39 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
 PACKAGED_MODEL = "all-MiniLM-L6-v2"
-# Smaller batches are faster on a 2-core CPU (less padding): 16 measured best (docs/retrieval.md).
+# Smaller batches are faster on a 2-core CPU (less padding): 16 measured best (docs/measurements/retrieval-quality.md).
 DEFAULT_BATCH_SIZE = 16
 
 
 class Embedder(Protocol):
     """Anything that turns texts into L2-normalised float32 vectors."""
 
-    name: str
-    dimension: int
-    max_tokens: int
+    # Read-only: a model loaded on first use (bot.services.LazyEmbedder) answers these from its files.
+    @property
+    def name(self) -> str:
+        """The model's identity, stored in the index it builds."""
+        ...
+
+    @property
+    def dimension(self) -> int:
+        """The length of its vectors."""
+        ...
+
+    @property
+    def max_tokens(self) -> int:
+        """The most tokens of one text it reads (its window without the special tokens)."""
+        ...
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Return an (n, dimension) float32 array of unit vectors."""
@@ -56,6 +70,40 @@ def resolve_model(setting: str) -> tuple[str, str]:
     return setting, setting
 
 
+@dataclass(frozen=True)
+class ModelFacts:
+    """What the index needs to know of a model (its identity, vector size, token window), read without loading it."""
+
+    name: str
+    dimension: int | None
+    max_tokens: int | None
+
+
+# Modules that keep the transformer's width: a model made only of these has the pooling's dimension.
+_SIZE_KEEPING_MODULES = ("Transformer", "Pooling", "Normalize")
+
+
+def model_facts(setting: str) -> ModelFacts:
+    """The model's identity, and its dimension and token window when its folder's config files tell them.
+
+    Reads a few small JSON files instead of importing torch: an unchanged index is checked
+    against the model, and nothing embedded, in a fraction of a second. None means "load it to know".
+    """
+    name, source = resolve_model(setting)
+    folder = Path(source)
+    dimension = max_tokens = None
+    try:
+        modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))
+        kinds = [str(module["type"]).rsplit(".", 1)[-1] for module in modules]
+        pooling = next(module["path"] for module in modules if str(module["type"]).endswith(".Pooling"))
+        if all(kind in _SIZE_KEEPING_MODULES for kind in kinds):
+            dimension = int(json.loads((folder / pooling / "config.json").read_text(encoding="utf-8"))["word_embedding_dimension"])
+        max_tokens = int(json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8"))["max_seq_length"]) - 2
+    except (OSError, ValueError, KeyError, TypeError, StopIteration):
+        pass
+    return ModelFacts(name, dimension, max_tokens)
+
+
 class SentenceTransformerEmbedder:
     """A sentence-transformers model loaded once, on the CPU, with normalised batched output."""
 
@@ -72,7 +120,7 @@ class SentenceTransformerEmbedder:
 
         if threads is not None:
             # Answering embeds a few short texts at a time: one thread is as fast on an idle machine
-            # and ~30x faster when other processes compete for the cores (docs/index.md).
+            # and ~30x faster when other processes compete for the cores (docs/measurements/indexing-and-search.md).
             torch.set_num_threads(threads)
             import faiss
 
@@ -87,13 +135,17 @@ class SentenceTransformerEmbedder:
             self._model = SentenceTransformer(source, device=device)
         except Exception as exc:  # the library raises many kinds; one clear message for the user
             raise EmbeddingModelError(f"cannot load embedding model '{setting}': {exc}") from exc
-        self.dimension = int(
+        dimension = (
             self._model.get_embedding_dimension()
             if hasattr(self._model, "get_embedding_dimension")
             else self._model.get_sentence_embedding_dimension()
         )
+        max_length = self._model.max_seq_length
+        if dimension is None or max_length is None:
+            raise EmbeddingModelError(f"embedding model '{setting}' does not state its vector size and sequence limit")
+        self.dimension = int(dimension)
         # Leave room for [CLS] and [SEP] inside the model's sequence limit.
-        self.max_tokens = int(self._model.max_seq_length) - 2
+        self.max_tokens = int(max_length) - 2
         # Counting turns truncation off on the tokenizer it uses; a private copy keeps that from
         # racing an encode() in another thread (a reindex beside a question), which then fails.
         self._counting_tokenizer = copy.deepcopy(self._model.tokenizer)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,10 +16,13 @@ from index.indexing.chunking import (
     DEFAULT_OVERLAP_SENTENCES,
     DEFAULT_TARGET_TOKENS,
     chunk_text,
+    paragraph_spans,
 )
 from index.indexing.corpus import DEFAULT_MAX_ARTICLE_BYTES, article_id_for, scan_corpus
 from index.indexing.embedding import Embedder
+from index.indexing.sentences import chunk_sentences, context_key
 from index.indexing.store import (
+    LOCK,
     IndexCorruptError,
     IndexStore,
     Upsert,
@@ -74,6 +78,31 @@ def embed_chunks(chunks: list[Chunk], embedder: Embedder, progress: Progress | N
     return np.concatenate(parts) if parts else np.zeros((0, embedder.dimension), dtype=np.float32)
 
 
+def article_contexts(article: Article, chunks: Sequence[Chunk]) -> dict[str, str]:
+    """The distinct texts answers embed for an article's sentences, by their storage key."""
+    paragraphs = paragraph_spans(article.text)
+    found: dict[str, str] = {}
+    for chunk in chunks:
+        for sentence in chunk_sentences(chunk.text, chunk.start, chunk.paragraph, article.text, paragraphs):
+            found.setdefault(context_key(sentence.context), sentence.context)
+    return found
+
+
+def embed_contexts(contexts: Sequence[dict[str, str]], embedder: Embedder, progress: Progress | None = None) -> list[dict[str, np.ndarray]]:
+    """Vectors of every article's sentence contexts, embedded in groups (progress counts sentences)."""
+    keys = [(n, key) for n, article in enumerate(contexts) for key in article]
+    texts = [contexts[n][key] for n, key in keys]
+    result: list[dict[str, np.ndarray]] = [{} for _ in contexts]
+    for offset in range(0, len(texts), EMBED_GROUP):
+        vectors = embedder.embed(texts[offset : offset + EMBED_GROUP])
+        for (n, key), vector in zip(keys[offset : offset + EMBED_GROUP], vectors):
+            result[n][key] = vector
+        crashpoint("embedded-group")
+        if progress:
+            progress(min(offset + EMBED_GROUP, len(texts)), len(texts))
+    return result
+
+
 def open_store(index_dir: Path, embedder: Embedder) -> IndexStore:
     """Load the index built for this embedder (raises on a model mismatch or corruption)."""
     return IndexStore.open(Path(index_dir), embedder.name, embedder.dimension)
@@ -90,11 +119,46 @@ def update_index(
 ) -> tuple[IndexReport, IndexStore]:
     """Add, update and remove articles so the index matches the corpus; return what was done and the store.
 
-    Only articles whose content hash changed are chunked and embedded. A corrupted index is
-    reported through `warn` and rebuilt from the corpus, which is the source of truth.
+    Only articles whose content hash changed are chunked and embedded (the embedder is not
+    used at all when nothing changed). A corrupted index is reported through `warn` and rebuilt
+    from the corpus, which is the source of truth. A run that fails leaves behind no folder it created.
     """
+    new_folders = missing_folders(Path(index_dir))
+    try:
+        return _update_index(Path(corpus_dir), Path(index_dir), embedder, options, rebuild, progress, warn)
+    except BaseException:
+        remove_empty_folders(new_folders)
+        raise
+
+
+def missing_folders(folder: Path) -> list[Path]:
+    """The folder and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def remove_empty_folders(folders: list[Path]) -> None:
+    """Remove these folders (deepest first) if nothing but the writer's lock file is in them."""
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            if [path.name for path in folder.iterdir()] == [LOCK]:
+                (folder / LOCK).unlink()
+            folder.rmdir()
+
+
+def _update_index(
+    corpus_dir: Path,
+    index_dir: Path,
+    embedder: Embedder,
+    options: IndexOptions,
+    rebuild: bool,
+    progress: Progress | None,
+    warn: Callable[[str], None],
+) -> tuple[IndexReport, IndexStore]:
     started = time.perf_counter()
-    corpus_dir, index_dir = Path(corpus_dir), Path(index_dir)
     report = IndexReport()
     with writer_lock(index_dir, wait_seconds=5.0):
         scan = scan_corpus(corpus_dir, options.max_article_bytes)
@@ -114,7 +178,8 @@ def update_index(
             report.rebuilt = True
         indexed = {info.article_id: info.content_hash for info in store.articles()}
         # A file that became unreadable keeps its last good version in the index: nothing is lost.
-        unreadable = {article_id_for(Path(s.path), corpus_dir) for s in scan.skipped}
+        # Not a link leading outside the corpus: what was read through it must leave the index.
+        unreadable = {article_id_for(Path(s.path), corpus_dir) for s in scan.skipped if s.path not in scan.outside_links}
         changed: list[Article] = []
         for article in scan.articles:
             previous = indexed.get(article.article_id)
@@ -133,11 +198,14 @@ def update_index(
         chunked = [(article, chunk_article(article, embedder, options)) for article in changed]
         all_chunks = [chunk for _, chunks in chunked for chunk in chunks]
         vectors = embed_chunks(all_chunks, embedder, progress)
+        contexts = [article_contexts(article, chunks) for article, chunks in chunked]
+        sentence_vectors = embed_contexts(contexts, embedder, progress)
         upserts, offset = [], 0
-        for article, chunks in chunked:
-            upserts.append(Upsert(article, chunks, vectors[offset : offset + len(chunks)]))
+        for (article, chunks), article_sentences in zip(chunked, sentence_vectors):
+            upserts.append(Upsert(article, chunks, vectors[offset : offset + len(chunks)], article_sentences))
             offset += len(chunks)
         report.chunks_embedded = len(all_chunks)
+        report.sentences_embedded = sum(len(keys) for keys in contexts)
         try:
             store.commit(upserts, report.removed, ann_builder_for(options.ann_mode, options.ann_threshold), options.chunking())
         except BaseException:

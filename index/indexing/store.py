@@ -16,15 +16,20 @@ import os
 import signal
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 import faiss
 import numpy as np
 
+from index.database import inserted_id
 from index.types import Article, ArticleInfo, Chunk, StoredChunk
+
+if TYPE_CHECKING:
+    from index.indexing.ann import AnnBuilder
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -56,6 +61,13 @@ CREATE TABLE IF NOT EXISTS chunks (
     token_count INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_by_article ON chunks(article_id);
+CREATE TABLE IF NOT EXISTS sentence_vectors (
+    key TEXT NOT NULL,
+    article_id TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (key, article_id)
+);
+CREATE INDEX IF NOT EXISTS sentence_vectors_by_article ON sentence_vectors(article_id);
 """
 
 
@@ -82,6 +94,16 @@ class Upsert:
     article: Article
     chunks: Sequence[Chunk]
     vectors: np.ndarray
+    # The article's sentences as answers embed them: context_key -> vector (see index/indexing/sentences.py).
+    sentence_vectors: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+
+class _Applied(NamedTuple):
+    """What _apply_changes did: the chunk ids removed, the new chunk ids of each upsert, and the article count after."""
+
+    removed_ids: list[int]
+    inserted_ids: list[list[int]]
+    article_count: int
 
 
 def crashpoint(name: str) -> None:
@@ -89,7 +111,14 @@ def crashpoint(name: str) -> None:
 
     The crash-safety test sets POLICYBOT_CRASH_AT=name[:n] in a real `policybot index`
     subprocess; nothing else sets it, and without it this is a dictionary lookup.
+
+    With POLICYBOT_CRASH_SIGNAL=name[:n] instead, the nth hit writes "crashpoint NAME reached"
+    to stderr and the work goes on, up to the next crashpoint, which waits there. The test
+    sends SIGKILL when it reads that line: the kill lands anywhere between the two points,
+    in a process that is certainly still running (no guess at how long a run takes).
     """
+    if os.environ.get(CRASH_SIGNAL):
+        _signal_crashpoint(name)
     wanted = os.environ.get("POLICYBOT_CRASH_AT")
     if not wanted:
         return
@@ -100,6 +129,25 @@ def crashpoint(name: str) -> None:
     os.environ["POLICYBOT_CRASH_AT"] = f"{point}:{remaining}"
     if remaining <= 0:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+CRASH_SIGNAL = "POLICYBOT_CRASH_SIGNAL"
+_WAITING_FOR_KILL = "waiting"
+
+
+def _signal_crashpoint(name: str) -> None:
+    """POLICYBOT_CRASH_SIGNAL: report the nth hit of `name` on stderr; stop at the next crashpoint until killed."""
+    wanted = os.environ[CRASH_SIGNAL]
+    if wanted == _WAITING_FOR_KILL:
+        while True:  # the test's SIGKILL ends this
+            time.sleep(1)
+    point, _, count = wanted.partition(":")
+    if point != name:
+        return
+    remaining = int(count or "1") - 1
+    os.environ[CRASH_SIGNAL] = f"{point}:{remaining}" if remaining > 0 else _WAITING_FOR_KILL
+    if remaining <= 0:
+        os.write(2, f"crashpoint {name} reached\n".encode())
 
 
 def _fsync_path(path: Path) -> None:
@@ -211,7 +259,7 @@ class IndexStore:
         manifest: dict | None,
         vectors: faiss.IndexIDMap2,
         db: sqlite3.Connection | None,
-        ann: faiss.Index | None = None,
+        ann: faiss.IndexIVF | None = None,
     ):
         self.index_dir = index_dir
         self.model = model
@@ -250,11 +298,12 @@ class IndexStore:
         files = manifest["files"]
         vectors_path = _verify(index_dir, files["vectors"])
         meta_path = _verify(index_dir, files["meta"])
-        ann = None
+        # read_index returns the concrete class it wrote (faiss downcasts); its stubs only say Index.
+        ann: faiss.IndexIVF | None = None
         if "ann" in files:
-            ann = faiss.read_index(str(_verify(index_dir, files["ann"])))
+            ann = cast(faiss.IndexIVF, faiss.read_index(str(_verify(index_dir, files["ann"]))))
         try:
-            vectors = faiss.read_index(str(vectors_path))
+            vectors = cast(faiss.IndexIDMap2, faiss.read_index(str(vectors_path)))
         except RuntimeError as exc:
             raise IndexCorruptError(f"index file {vectors_path} cannot be read ({exc}); run `policybot index --rebuild`") from None
         db = sqlite3.connect(f"file:{meta_path}?mode=ro&immutable=1", uri=True, check_same_thread=False)
@@ -297,7 +346,8 @@ class IndexStore:
     def articles(self) -> list[ArticleInfo]:
         """Indexed articles with their chunk counts, oldest first."""
         rows = self._rows(
-            "SELECT a.article_id, a.title, a.url, COUNT(c.chunk_id), a.added_at, a.updated_at, a.content_hash "
+            "SELECT a.article_id, a.title, a.url, COUNT(c.chunk_id), a.added_at, a.updated_at, a.content_hash, "
+            "a.author, a.published, a.source "
             "FROM articles a LEFT JOIN chunks c ON c.article_id = a.article_id "
             "GROUP BY a.article_id ORDER BY a.added_at, a.article_id"
         )
@@ -313,6 +363,8 @@ class IndexStore:
             raise LookupError("name an article: its id or the start of its title")
         infos = self.articles()
         for test in (
+            # An id as given names that article, even when another's title reads the same.
+            lambda i: i.article_id == query,
             lambda i: i.article_id.casefold() == wanted or i.title.casefold() == wanted,
             lambda i: i.article_id.casefold().startswith(wanted) or i.title.casefold().startswith(wanted),
             lambda i: wanted in i.title.casefold(),
@@ -347,6 +399,30 @@ class IndexStore:
                 found[row[0]] = StoredChunk(*row)
         return found
 
+    @property
+    def sentence_count(self) -> int:
+        """Number of sentence vectors stored for answers (0 for an index written before they were)."""
+        try:
+            rows = self._rows("SELECT COUNT(*) FROM sentence_vectors")
+        except sqlite3.OperationalError:
+            return 0
+        return int(rows[0][0]) if rows else 0
+
+    def sentence_vectors(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of these sentence keys (see index/indexing/sentences.py); missing keys are left out."""
+        if not keys:
+            return {}
+        found: dict[str, np.ndarray] = {}
+        try:
+            for offset in range(0, len(keys), 500):  # SQLite's limit on parameters
+                part = list(keys[offset : offset + 500])
+                marks = ",".join("?" * len(part))
+                for key, blob in self._rows(f"SELECT key, vector FROM sentence_vectors WHERE key IN ({marks})", part):
+                    found[key] = np.frombuffer(blob, dtype=np.float16).astype(np.float32)
+        except sqlite3.OperationalError:  # an index written before sentences were stored: they are embedded instead
+            return {}
+        return found
+
     def chunk_ids_and_texts(self) -> tuple[np.ndarray, list[str]]:
         """Every chunk id and text, in id order (for keyword search)."""
         rows = self._rows("SELECT chunk_id, text FROM chunks ORDER BY chunk_id")
@@ -354,7 +430,7 @@ class IndexStore:
 
     # ---- writing -------------------------------------------------------------------------
 
-    def commit(self, upserts: Sequence[Upsert], removals: Sequence[str], ann_builder=None, chunking: str = "") -> None:
+    def commit(self, upserts: Sequence[Upsert], removals: Sequence[str], ann_builder: AnnBuilder | None = None, chunking: str = "") -> None:
         """Write a new generation with these articles added or replaced and `removals` deleted.
 
         `chunking` records the chunk settings the index was built with, so a change is noticed.
@@ -395,7 +471,8 @@ class IndexStore:
 
         # 2. Vectors: apply the same changes to the in-memory FAISS index and write it out.
         if removed_ids:
-            self.vectors.remove_ids(np.array(removed_ids, dtype=np.int64))
+            # faiss wraps remove_ids to take an id array; its stubs list only the IDSelector form.
+            self.vectors.remove_ids(np.array(removed_ids, dtype=np.int64))  # type: ignore[arg-type]
         for upsert, ids in zip(upserts, inserted_ids):
             if len(ids):
                 self.vectors.add_with_ids(np.ascontiguousarray(upsert.vectors, dtype=np.float32), np.array(ids, dtype=np.int64))
@@ -449,11 +526,8 @@ class IndexStore:
         crashpoint("cleaned")
 
 
-def _apply_changes(db: sqlite3.Connection, upserts: Sequence[Upsert], removals: Sequence[str]) -> tuple[list[int], list[list[int]], int]:
-    """Apply removals and upserts to an open metadata database.
-
-    Returns the chunk ids removed, the new chunk ids of each upsert, and the article count after.
-    """
+def _apply_changes(db: sqlite3.Connection, upserts: Sequence[Upsert], removals: Sequence[str]) -> _Applied:
+    """Apply removals and upserts to an open metadata database."""
     now = _now()
     replaced = [u.article.article_id for u in upserts]
     removed_ids: list[int] = []
@@ -465,6 +539,7 @@ def _apply_changes(db: sqlite3.Connection, upserts: Sequence[Upsert], removals: 
             added_at[article_id] = row[0]
         db.execute("DELETE FROM chunks WHERE article_id = ?", (article_id,))
         db.execute("DELETE FROM articles WHERE article_id = ?", (article_id,))
+        db.execute("DELETE FROM sentence_vectors WHERE article_id = ?", (article_id,))
     inserted: list[list[int]] = []
     for upsert in upserts:
         a = upsert.article
@@ -486,15 +561,19 @@ def _apply_changes(db: sqlite3.Connection, upserts: Sequence[Upsert], removals: 
                 now,
             ),
         )
-        ids = []
+        ids: list[int] = []
         for c in upsert.chunks:
             cursor = db.execute(
                 "INSERT INTO chunks (article_id, ordinal, paragraph, start, end, text, token_count) VALUES (?,?,?,?,?,?,?)",
                 (a.article_id, c.ordinal, c.paragraph, c.start, c.end, c.text, c.token_count),
             )
-            ids.append(cursor.lastrowid)
+            ids.append(inserted_id(cursor))
         inserted.append(ids)
-    return removed_ids, inserted, db.execute("SELECT COUNT(*) FROM articles").fetchone()[0]
+        db.executemany(
+            "INSERT OR IGNORE INTO sentence_vectors VALUES (?,?,?)",
+            ((key, a.article_id, np.asarray(vector, dtype=np.float16).tobytes()) for key, vector in upsert.sentence_vectors.items()),
+        )
+    return _Applied(removed_ids, inserted, db.execute("SELECT COUNT(*) FROM articles").fetchone()[0])
 
 
 def read_manifest_quiet(index_dir: Path) -> dict | None:

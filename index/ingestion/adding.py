@@ -7,13 +7,16 @@ URL or the same text is not added twice; a changed article replaces its older ve
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import secrets
 import shutil
+import threading
 import unicodedata
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,11 +26,13 @@ import yaml
 
 from index.indexing.corpus import (
     ARTICLE_SUFFIXES,
+    DEFAULT_MAX_ARTICLE_BYTES,
     ArticleError,
     article_id_for,
     corpus_files,
     decode_article_bytes,
     parse_article,
+    scan_corpus,
     title_from_filename,
 )
 from index.ingestion.extraction import (
@@ -53,6 +58,9 @@ UPLOAD_SUFFIXES = ARTICLE_SUFFIXES + DOCUMENT_SUFFIXES
 # a re-post with another headline); see docs/adding-articles.md.
 NEAR_DUPLICATE_RESEMBLANCE = 0.80
 SHINGLE_WORDS = 5
+# Held (flock) while an add checks for duplicates and writes, so two adds at once cannot both
+# pass the check. Hidden, so the corpus scanner ignores it.
+ADD_LOCK_NAME = ".policybot-add.lock"
 
 # (article info, its text) for indexed articles that may resemble a text.
 SimilarArticles = Callable[[str], Sequence[tuple[ArticleInfo, str]]]
@@ -138,15 +146,81 @@ def resemblance(first: set[int], second: set[int]) -> float:
     return len(first & second) / len(first | second)
 
 
-def check_not_duplicate(article: Article, indexed: Sequence[ArticleInfo], similar: SimilarArticles | None, replacing: str | None) -> None:
-    """IngestError when the same text is indexed, or a near-copy of it is indexed as another article."""
+def saved_articles(
+    corpus_dir: Path, indexed: Sequence[ArticleInfo], max_bytes: int = DEFAULT_MAX_ARTICLE_BYTES
+) -> tuple[list[ArticleInfo], dict[str, Article]]:
+    """The indexed articles plus those saved in the corpus but not indexed (in their saved version).
+
+    A file saved by an add whose indexing failed or was killed is invisible to the index; its
+    front matter and text (read without the model) keep it from being added a second time.
+    Returns the infos to check against and the unindexed articles by id.
+    """
+    if not corpus_dir.is_dir():
+        return list(indexed), {}
+    current = {(info.article_id, info.content_hash) for info in indexed}
+    unindexed = {a.article_id: a for a in scan_corpus(corpus_dir, max_bytes).articles if (a.article_id, a.content_hash) not in current}
+    infos = [info for info in indexed if info.article_id not in unindexed]
+    infos += [ArticleInfo(a.article_id, a.title, a.url, 0, "", "", a.content_hash) for a in unindexed.values()]
+    return infos, unindexed
+
+
+_locks_held = threading.local()
+
+
+@contextmanager
+def corpus_lock(corpus_dir: Path) -> Iterator[None]:
+    """Hold the corpus folder's add lock: one add at a time, across processes, checks and writes.
+
+    An flock on a hidden file in the folder; the kernel drops it when its holder dies, so a
+    killed add never leaves the folder locked. Re-entrant within a thread.
+    """
+    corpus_dir = Path(corpus_dir)
+    key = str(corpus_dir.resolve())
+    held: set[str] = _locks_held.__dict__.setdefault("dirs", set())
+    if key in held:
+        yield
+        return
+    corpus_dir.mkdir(parents=True, exist_ok=True)
+    with open(corpus_dir / ADD_LOCK_NAME, "a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        held.add(key)
+        try:
+            yield
+        finally:
+            held.discard(key)
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def check_not_duplicate(
+    article: Article,
+    indexed: Sequence[ArticleInfo],
+    similar: SimilarArticles | None,
+    replacing: str | None,
+    unindexed: Mapping[str, Article] | None = None,
+) -> None:
+    """IngestError when the same text is indexed (or saved, `unindexed`), or a near-copy of it is, as another article."""
+    unindexed = unindexed or {}
     for info in indexed:
         if info.content_hash == article.content_hash:
+            if info.article_id in unindexed:
+                raise IngestError(
+                    f"this article is already saved as {unindexed[info.article_id].path} but not indexed yet; "
+                    "run `policybot index` (or /reindex in Discord)"
+                )
             where = "is already indexed" if info.article_id in (article.article_id, replacing) else f"is already indexed as “{info.title}”"
             raise IngestError(f"this article {where}; nothing changed")
+    mine = shingles(article.text)
+    for saved in unindexed.values():
+        if saved.article_id in (article.article_id, replacing):
+            continue
+        share = resemblance(mine, shingles(saved.text))
+        if share >= NEAR_DUPLICATE_RESEMBLANCE:
+            raise IngestError(
+                f"this article is nearly the same as “{saved.title}” ({share:.0%} of its phrases are shared), "
+                f"saved as {saved.path} but not indexed yet; not added"
+            )
     if similar is None:
         return
-    mine = shingles(article.text)
     for info, text in similar(article.text):
         if info.article_id in (article.article_id, replacing):
             continue
@@ -195,8 +269,14 @@ def save_article(
     similar: SimilarArticles | None = None,
     replacing: ArticleInfo | None = None,
     source: str = "",
+    unindexed: Mapping[str, Article] | None = None,
 ) -> AddedArticle:
-    """Parse the article text, refuse duplicates, and write it into the corpus as `name`."""
+    """Parse the article text, refuse duplicates, and write it into the corpus as `name`.
+
+    The check and the write hold the corpus lock. Duplicates are looked for among `indexed` and
+    the files saved in the corpus; a caller that already read those (saved_articles, holding
+    the lock) passes its merged `indexed` and `unindexed`.
+    """
     corpus_dir = Path(corpus_dir)
     target = corpus_dir / name
     try:
@@ -212,10 +292,20 @@ def save_article(
     words = len(article.text.split())
     if words > MAX_ARTICLE_WORDS:
         raise IngestError(f"the article has {words:,} words; the limit is {MAX_ARTICLE_WORDS:,}")
-    if replacing is None:
-        replacing = next((i for i in indexed if i.article_id == article.article_id), None)
-    check_not_duplicate(article, indexed, similar, replacing.article_id if replacing else None)
-    write_atomically(target, text)
+    with corpus_lock(corpus_dir):
+        if unindexed is None:
+            indexed, unindexed = saved_articles(corpus_dir, indexed)
+        # Ids ignore the suffix: a.txt beside a.md would never be indexed (and every index run would say so).
+        holder = article_file(corpus_dir, article.article_id)
+        if holder is not None and holder != target:
+            raise IngestError(
+                f"{name} would have the same article id '{article.article_id}' as {holder.relative_to(corpus_dir)}, "
+                "already in the corpus (ids ignore the suffix); rename the file, or remove that article first"
+            )
+        if replacing is None:
+            replacing = next((i for i in indexed if i.article_id == article.article_id), None)
+        check_not_duplicate(article, indexed, similar, replacing.article_id if replacing else None, unindexed)
+        write_atomically(target, text)
     return AddedArticle(target, article, replacing, source)
 
 
@@ -302,15 +392,19 @@ def add_url(
             extracted = plain_text_article(page.body, page.charset, page.url, limits)
     except ExtractionError as exc:
         raise IngestError(f"nothing was added from {normal}: {exc}") from None
-    previous = next((i for i in indexed if i.url and (same_page(i.url, normal) or same_page(i.url, page.url))), None)
     corpus_dir = Path(corpus_dir)
-    existing_file = article_file(corpus_dir, previous.article_id) if previous else None
-    if existing_file is not None:
-        name = str(existing_file.relative_to(corpus_dir))
-    else:
-        stem = slug(extracted.title) or slug(page.url.rstrip("/").rsplit("/", 1)[-1]) or "article"
-        name = free_name(corpus_dir, stem)
-    return save_article(corpus_dir, name, article_markdown(extracted, normal, today()), indexed, similar, replacing=previous, source=normal)
+    markdown = article_markdown(extracted, normal, today())
+    with corpus_lock(corpus_dir):
+        # The same URL saved by an add whose indexing failed counts too: it is replaced, not added again.
+        known, unindexed = saved_articles(corpus_dir, indexed)
+        previous = next((i for i in known if i.url and (same_page(i.url, normal) or same_page(i.url, page.url))), None)
+        existing_file = article_file(corpus_dir, previous.article_id) if previous else None
+        if existing_file is not None:
+            name = str(existing_file.relative_to(corpus_dir))
+        else:
+            stem = slug(extracted.title) or slug(page.url.rstrip("/").rsplit("/", 1)[-1]) or "article"
+            name = free_name(corpus_dir, stem)
+        return save_article(corpus_dir, name, markdown, known, similar, replacing=previous, source=normal, unindexed=unindexed)
 
 
 def plain_text_article(body: bytes, charset: str, url: str, limits: ExtractLimits) -> ExtractedArticle:
@@ -326,6 +420,11 @@ def plain_text_article(body: bytes, charset: str, url: str, limits: ExtractLimit
     if len(first) <= 150 and rest.strip():
         return ExtractedArticle(title=first.strip(" #"), text=rest.strip(), url=url)
     return ExtractedArticle(title=url.rstrip("/").rsplit("/", 1)[-1] or url, text=text, url=url)
+
+
+def describe_not_indexed(saved: str, reason: str, remedy: str = "run `policybot index`") -> str:
+    """Plain words for an add whose file (`saved`) was written into the corpus but whose indexing failed."""
+    return f"Saved {saved} but it is not indexed yet: {reason}; {remedy}."
 
 
 def describe_added(added: AddedArticle, passages: int) -> str:

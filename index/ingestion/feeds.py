@@ -15,13 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from index.database import open_database
+from index.database import inserted_id, open_database
 from index.ingestion.adding import AddedArticle, IngestError
 from index.ingestion.fetch import FEED_TYPES, Fetcher, FetchError
 from index.ingestion.urls import UrlRefused, normalize_url
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("policybot." + __name__)
 
 # Items added at most per feed and check: a feed that suddenly lists hundreds of links (or a
 # first check of a busy feed) cannot flood the library or the embedding queue.
@@ -95,10 +96,10 @@ def refuse_declarations(data: bytes) -> None:
     """
     from xml.parsers import expat
 
-    def refuse(*_args) -> None:
+    def refuse(*_args: Any) -> None:
         raise FeedError("the feed declares a DTD or XML entities; refused")
 
-    def doctype(name, system_id, public_id, has_internal_subset) -> None:
+    def doctype(name: str, system_id: str | None, public_id: str | None, has_internal_subset: bool) -> None:
         if (name or "").lower() == "html" and not has_internal_subset:
             raise FeedError("this is a web page, not an RSS or Atom feed")
         refuse()
@@ -177,7 +178,7 @@ class FeedStore:
                 cursor = self._db.execute("INSERT INTO feeds (url, title, added_at) VALUES (?, ?, ?)", (url, title, _now()))
             except sqlite3.IntegrityError:
                 raise FeedError("this feed is already subscribed") from None
-            feed_id = int(cursor.lastrowid)
+            feed_id = inserted_id(cursor)
             self._db.executemany(
                 "INSERT OR IGNORE INTO seen (feed_id, link, seen_at) VALUES (?, ?, ?)", [(feed_id, link, _now()) for link in links]
             )

@@ -86,12 +86,14 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
     """An HTTPS connection to a checked address, verifying the certificate for the host name."""
 
     def __init__(self, target: CheckedTarget, timeout: float):
-        super().__init__(target.host, target.port, timeout=timeout, context=ssl.create_default_context())
+        tls = ssl.create_default_context()
+        super().__init__(target.host, target.port, timeout=timeout, context=tls)
+        self._tls = tls
         self._address = target.address
 
     def connect(self) -> None:
         sock = socket.create_connection((self._address, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+        self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
 
 
 def content_type_of(header: str | None) -> tuple[str, str]:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-# Weight of the normalised cosine in score fusion; BM25 gets 1 - DENSE_WEIGHT (docs/retrieval.md).
+# Weight of the normalised cosine in score fusion; BM25 gets 1 - DENSE_WEIGHT (docs/measurements/retrieval-quality.md).
 DENSE_WEIGHT = 0.5
 RRF_K = 60
 

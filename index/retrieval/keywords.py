@@ -62,6 +62,13 @@ class TermWeights:
         tokens = keyword_tokens(word)
         return bool(tokens) and all(t in self._counts for t in tokens)
 
+    def document_share(self, word: str) -> float:
+        """The share of passages that contain the word (in any form); 0 for an empty index."""
+        tokens = keyword_tokens(word)
+        if not tokens or not self.passages:
+            return 0.0
+        return min(self._counts.get(t, 0) for t in tokens) / self.passages
+
     def idf(self, word: str) -> float:
         """log((N + 1) / (df + 0.5)): high for rare words, near zero for words in every passage."""
         tokens = keyword_tokens(word) or [word]
@@ -80,6 +87,49 @@ class TermWeights:
         return sum(self._idf(t) for t in found) / total
 
 
+_WORD = re.compile(r"[^\W\d_][\w'’-]*", re.UNICODE)
+_SENTENCE_START = re.compile(r"(?:^|[.!?:;\"“”(\[]\s*|\n\s*)$")
+
+
+class NameLexicon:
+    """Words the passages write capitalised mid-sentence ("Japan", "Pyongyang"): names, learnt from the corpus.
+
+    Members type in lower case, so a question's names are found by looking its words up here
+    rather than by their capitals.
+    """
+
+    def __init__(self, texts: Sequence[str], min_count: int = 1, min_share: float = 0.8):
+        capitalised: dict[str, int] = {}
+        seen: dict[str, int] = {}
+        for text in texts:
+            for match in _WORD.finditer(text):
+                word = match.group(0).rstrip("'’-")
+                if len(word) < 2:
+                    continue
+                if _SENTENCE_START.search(text[max(0, match.start() - 3) : match.start()]):
+                    continue  # a capital after a full stop says nothing
+                key = _possessive(word.casefold())
+                seen[key] = seen.get(key, 0) + 1
+                if word[0].isupper():
+                    capitalised[key] = capitalised.get(key, 0) + 1
+        self.names = frozenset(
+            word for word, count in capitalised.items() if count >= min_count and count / seen[word] >= min_share and word not in STOPWORDS
+        )
+
+    def names_in(self, text: str) -> list[str]:
+        """The words of a text (any case) that the corpus writes as names, lower-cased, in order."""
+        found = []
+        for match in _WORD.finditer(text):
+            word = _possessive(match.group(0).rstrip("'’-").casefold())
+            if word in self.names and word not in found:
+                found.append(word)
+        return found
+
+
+def _possessive(word: str) -> str:
+    return word.removesuffix("'s").removesuffix("’s")
+
+
 class KeywordIndex:
     """BM25 over the store's chunks, built in memory (bm25s, sparse matrices), and their word weights.
 
@@ -96,6 +146,7 @@ class KeywordIndex:
         self._vocabulary: dict[str, Any] = {}
         tokenized = [keyword_tokens(t) for t in texts]
         self.weights = TermWeights(tokenized=tokenized)
+        self.names = NameLexicon(texts)
         if len(texts):
             self._bm25.index(tokenized, show_progress=False)
             self._vocabulary = self._bm25.vocab_dict

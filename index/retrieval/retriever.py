@@ -3,7 +3,7 @@
 Hybrid retrieval pools the top CANDIDATES of each method, normalises both scores to [0, 1]
 within that pool (min-max) and ranks by their convex combination, DENSE_WEIGHT * cosine +
 (1 - DENSE_WEIGHT) * BM25. Reciprocal rank fusion stays available (fusion="rrf"). The choice,
-the weights and the BM25 tokenisation were measured on SQuAD dev: see docs/retrieval.md.
+the weights and the BM25 tokenisation were measured on SQuAD dev: see docs/measurements/retrieval-quality.md.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from index.retrieval.keywords import KeywordIndex
 from index.types import Hit
 
 RETRIEVAL_MODES = ("hybrid", "dense", "bm25")
-# Chosen by measurement on SQuAD dev v1.1: see docs/retrieval.md.
+# Chosen by measurement on SQuAD dev v1.1: see docs/measurements/retrieval-quality.md.
 DEFAULT_RETRIEVAL = "hybrid"
 FUSION_METHODS = ("score", "rrf")
 DEFAULT_FUSION = "score"
@@ -84,17 +84,16 @@ class Retriever:
         """The k best passages for each question, embedding them in one batch unless vectors are given."""
         if k < 1:
             raise ValueError("k must be at least 1")
+        if self.mode == "bm25":
+            return [self._hits(self.keyword_index().search(question, k)[:k]) for question in questions]
         pool = max(k, CANDIDATES)
-        need_dense = self.mode in ("dense", "hybrid")
-        if need_dense and query_vectors is None:
+        if query_vectors is None:
             query_vectors = self.embedder.embed(list(questions))
-        dense = self.dense(query_vectors, pool if self.mode == "hybrid" else k) if need_dense else None
+        dense = self.dense(query_vectors, pool if self.mode == "hybrid" else k)
         results = []
         for position, question in enumerate(questions):
             if self.mode == "dense":
                 ranked = dense[position]
-            elif self.mode == "bm25":
-                ranked = self.keyword_index().search(question, k)
             else:
                 ranked = self._hybrid(question, query_vectors[position], dense[position], pool, k)
             results.append(self._hits(ranked[:k]))

@@ -20,7 +20,8 @@ ARTICLE_IDS = sorted(Path(name).stem for name in SMALL_CORPUS)
 HIT_KEYS = {"rank", "score", "article_id", "title", "url", "paragraph", "text", "start", "end"}
 SUMMARY = re.compile(
     r"^Indexed (?P<corpus>\S+) into (?P<index>\S+): (?P<added>\d+) added, (?P<updated>\d+) updated, "
-    r"(?P<removed>\d+) removed, (?P<unchanged>\d+) unchanged; (?P<chunks>\d+) chunks embedded in \d+\.\d s"
+    r"(?P<removed>\d+) removed, (?P<unchanged>\d+) unchanged; (?P<chunks>\d+) chunks(?: and (?P<sentences>\d+) sentences)? "
+    r"embedded in \d+\.\d s"
 )
 
 
@@ -48,7 +49,7 @@ def test_index_summary_line(run):
     match = SUMMARY.match(line)
     assert match, line
     assert (match["added"], match["updated"], match["removed"], match["unchanged"]) == ("4", "0", "0", "0")
-    assert int(match["chunks"]) == run.embedder.embedded_texts > 0
+    assert int(match["chunks"]) + int(match["sentences"]) == run.embedder.embedded_texts > 0
     assert match["corpus"] == str(run.corpus) and match["index"] == str(run.index_dir)
     assert "skipped" not in line
 
@@ -94,7 +95,7 @@ def test_index_rebuild(indexed):
     code, out, _ = indexed("index", "--rebuild")
     match = SUMMARY.match(out.strip())
     assert code == EXIT_OK and match["added"] == "4" and "(full build)" in out
-    assert int(match["chunks"]) == embedded == indexed.embedder.embedded_texts - embedded
+    assert int(match["chunks"]) + int(match["sentences"]) == embedded == indexed.embedder.embedded_texts - embedded
 
 
 def test_nonexistent_corpus_folder(run, tmp_path):
@@ -435,3 +436,25 @@ def test_discord_commands_without_a_token_say_where_to_put_it(run, argv):
     assert code == EXIT_ERROR and out == ""
     assert "DISCORD_TOKEN is not set" in err and ".env" in err
     assert run.loads == 0
+
+
+def test_every_store_a_command_opens_is_closed(indexed, monkeypatch):
+    """`articles`, `search`, `ask`, `summary`, `index` and the chat's /reindex leave no SQLite connection open."""
+    from index.indexing.store import IndexStore
+
+    opened: list[IndexStore] = []
+    real_init = IndexStore.__init__
+
+    def recording_init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        opened.append(self)
+
+    monkeypatch.setattr(IndexStore, "__init__", recording_init)
+    for argv in (["articles"], ["search", "carbon tax"], ["ask", "how high is the carbon tax?"], ["summary", "carbon-tax"], ["index"]):
+        code, _, err = indexed(*argv)
+        assert code == EXIT_OK, (argv, err)
+    write_article(indexed.corpus, "ports.md", "Ports and tariffs", "Tariffs on steel rose again this year at every port.")
+    code, _, err = indexed("chat", stdin="/reindex\nhow high are tariffs on steel?\n/quit\n")
+    assert code == EXIT_OK, err
+    assert len(opened) >= 7
+    assert all(store._db is None for store in opened), [store.index_dir for store in opened if store._db is not None]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.cli import EXIT_ERROR, EXIT_OK
+from bot.cli import EXIT_ERROR, EXIT_OK, EXIT_SKIPPED
 from index.indexing.corpus import scan_corpus
 from index.indexing.indexer import open_store
 from tests.support.cli import Run, clean_environment
@@ -44,7 +44,7 @@ def test_add_a_markdown_file_then_remove_it(run, tmp_path):
     assert code == EXIT_OK, err
     assert out.startswith("Removed “Canal tolls”; its file was moved to ")
     assert "canal-tolls" not in indexed_ids(run)
-    assert [p.name.endswith("canal-tolls.md") for p in (run.index_dir.parent / "removed").iterdir()] == [True]
+    assert [p.name.endswith("canal-tolls.md") for p in (run.index_dir / "removed").iterdir()] == [True]
 
 
 def test_add_a_web_page_from_a_local_server_with_loopback_allowed(run, monkeypatch):
@@ -134,3 +134,52 @@ def test_feed_subscribe_list_check_and_remove(run, monkeypatch):
         assert code == EXIT_OK and "Unsubscribed from “Port news”" in out
         code, _, err = run("feed", "add", f"{base}/missing")
         assert code == EXIT_ERROR and "404" in err
+
+
+def test_re_adding_a_url_whose_indexing_failed_makes_no_second_article(run, monkeypatch):
+    from index.knowledge import KnowledgeBase
+
+    monkeypatch.setenv("FETCH_ALLOW_LOOPBACK", "true")
+    real_reindex = KnowledgeBase.reindex
+    failing = {"now": True}
+
+    def reindex(self, *args, **kwargs):
+        if failing["now"]:
+            raise OSError("No space left on device")
+        return real_reindex(self, *args, **kwargs)
+
+    monkeypatch.setattr(KnowledgeBase, "reindex", reindex)
+    with web_server() as (base, routes):
+        code, out, err = run("add", f"{base}/article")
+        saved = run.corpus / "harbour-pilots-strike-over-pensions.md"
+        assert code == EXIT_ERROR and out == ""
+        assert f"Saved {saved} but it is not indexed yet: No space left on device; run `policybot index`." in err
+        failing["now"] = False
+        code, _, err = run("add", f"{base}/article")
+        assert code == EXIT_ERROR and f"already saved as {saved.name} but not indexed yet; run `policybot index`" in err
+        changed = ARTICLE_HTML.replace("Harbour pilots in Valmora", "Harbour pilots in Valmora and Ostra")
+        assert changed != ARTICLE_HTML
+        routes.add("/article", lambda h: send(h, 200, changed.encode()))
+        code, out, err = run("add", f"{base}/article")
+        assert code == EXIT_OK, err
+        assert out.startswith("Updated “Harbour pilots strike over pensions”") and out.rstrip().endswith(f"as {saved.name}.")
+    harbour = [a for a in scan_corpus(run.corpus).articles if a.title.startswith("Harbour")]
+    assert [a.path for a in harbour] == [saved.name] and "Ostra" in harbour[0].text
+    assert indexed_ids(run).count("harbour-pilots-strike-over-pensions") == 1
+
+
+def test_a_txt_named_like_an_indexed_md_is_refused_and_index_stays_clean(run, tmp_path):
+    upload = tmp_path / "Water Rationing.txt"
+    upload.write_text("A different text about wells and water meters in the old town.\n")
+    code, out, err = run("add", str(upload))
+    assert code == EXIT_ERROR and out == ""
+    assert "water-rationing.txt would have the same article id 'water-rationing' as water-rationing.md" in err
+    assert not (run.corpus / "water-rationing.txt").exists()
+    assert run("index", "--quiet")[0] == EXIT_OK
+
+    # Put there by hand, the clash is named by every index run until one file is renamed.
+    (run.corpus / "water-rationing.txt").write_text("A different text about wells and water meters in the old town.\n")
+    code, _, err = run("index", "--quiet")
+    assert code == EXIT_SKIPPED
+    assert "water-rationing.txt: not indexed: same article id 'water-rationing' as" in err
+    assert "water-rationing.md (ids ignore the suffix); rename or remove one of the two files" in err

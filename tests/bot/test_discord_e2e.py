@@ -17,6 +17,7 @@ from bot.services import engine_factory
 from index.knowledge import KnowledgeBase
 from tests.conftest import write_article
 from tests.support.discord_bot import bot_settings, discord_world
+from tests.support.discord_emulator import DiscordEmulator, Perm
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -74,7 +75,7 @@ def test_ask_is_acknowledged_quickly_and_answered_with_citations(paths, embedder
             no_problems(emulator)
 
     asyncio.run(scenario())
-    log = AnswerLog(index_dir.parent / "bot.sqlite")
+    log = AnswerLog(index_dir / "bot.sqlite")
     [(user, vote)] = log.votes(1)
     assert vote == -1
 
@@ -97,6 +98,12 @@ def test_summary_autocompletes_titles_and_summarises(paths, embedder):
             unknown = await emulator.slash("summary", {"article": "no such article at all"})
             reply = await unknown.wait_final()
             assert "No indexed article matches" in reply["content"]
+
+            # The member's text is echoed, but inert.
+            hostile = await emulator.slash("summary", {"article": "@everyone <@&1> nothing like this"})
+            echoed = (await hostile.wait_final())["content"]
+            assert "No indexed article matches" in echoed and "nothing like this" in echoed
+            assert "@everyone" not in echoed and "<@&1>" not in echoed
             no_problems(emulator)
 
     asyncio.run(scenario())
@@ -359,10 +366,14 @@ def test_admins_add_and_remove_articles_and_broken_uploads_are_refused(paths, em
                 ("binary.md", b"\x00\x01\x02" * 100, "binary"),
                 ("../../escape.md", b"Escaped text about dams and reservoirs in the northern valleys.", "Added"),
                 ("latin1.txt", "Caf\u00e9 prices in Li\u00e8ge rose after the dairy tax.".encode("latin-1"), "Added"),
+                ("ping.md", b"---\ntitle: Cranes @everyone_ and @here2\n---\n\nThe port bought four electric cranes.\n", "Added"),
             ]:
                 tried = await emulator.slash("add", {"file": emulator.add_attachment(name, data)}, subcommand="file", user=emulator.admin)
                 reply = await tried.wait_final(lambda m: not m["content"].startswith(("Saved", "Reindexing")), timeout=60)
                 assert reason in reply["content"], reply["content"]
+            # The /add reply names the article by its title, made inert.
+            assert "Cranes @\u200beveryone_ and @\u200bhere2" in reply["content"]
+            assert all("@everyone" not in m["content"] and "@here" not in m["content"] for m in emulator.messages)
             assert not (corpus.parent / "escape.md").exists() and (corpus / "escape.md").is_file()
 
             refused = await emulator.slash(
@@ -375,7 +386,11 @@ def test_admins_add_and_remove_articles_and_broken_uploads_are_refused(paths, em
             final = await removed.wait_final(lambda m: m["content"].startswith("Removed"), timeout=60)
             assert "1 removed" in final["content"]
             assert not (corpus / "tidal-power.md").exists()
-            assert list((index_dir.parent / "removed").glob("*tidal-power.md"))
+            [trashed] = (index_dir / "removed").glob("*tidal-power.md")
+            # The article by name, and where its file went relative to the data folder: no host path.
+            assert final["content"].startswith("Removed “Tidal power in the estuary”.")
+            assert f"`removed/{trashed.name}` in the bot's data folder" in final["content"]
+            assert str(index_dir.parent) not in final["content"] and str(corpus.parent) not in final["content"]
             asked = await emulator.slash("ask", {"question": "How many megawatts will the estuary barrage generate?"})
             assert "240" not in embed_text(await asked.wait_final())
             no_problems(emulator)
@@ -533,9 +548,21 @@ def test_admins_subscribe_to_a_feed_whose_new_items_become_answerable(paths, emb
             final = await added.wait_final(lambda m: m["content"].startswith(("Subscribed to", "Not")), timeout=60)
             assert "Subscribed to “Energy desk”" in final["content"] and "Estuary barrage approved" in final["content"]
 
+            # The next check finds a reindex running (which read the corpus before the new item was
+            # written): it waits for that one and then indexes, instead of leaving the item unindexed.
             items.append("wind")
-            checks = await bot.get_cog("Feeds").check_all()
+            running = bot.services.knowledge._reindex_lock
+            running.acquire()
+            try:
+                checking = asyncio.create_task(bot.get_cog("Feeds").check_all())
+                await emulator.wait_for(lambda: (corpus / "offshore-wind-auction.md").is_file(), timeout=30)
+                await asyncio.sleep(0.5)
+                assert not checking.done()
+            finally:
+                running.release()
+            checks = await asyncio.wait_for(checking, 60)
             assert [a.article.title for a in checks[0].added] == ["Offshore wind auction"]
+            assert any(a.title == "Offshore wind auction" for a in bot.services.knowledge.articles)
             asked = await emulator.slash("ask", {"question": "How many gigawatts were offered in the offshore wind auction?"})
             assert "Offshore wind auction" in embed_text(await asked.wait_final())
 
@@ -597,3 +624,115 @@ def test_replying_to_an_answer_without_mentioning_the_bot_is_not_a_question(path
             no_problems(emulator)
 
     asyncio.run(scenario())
+
+
+def test_autocomplete_values_name_articles_exactly_even_when_ids_share_100_characters(paths, embedder):
+    corpus, index_dir = paths
+    stem = "long-" * 20  # article ids are file stems: these two share their first 100 characters
+    write_article(corpus, f"{stem}tariffs.md", "Steel tariffs explained", "The steel tariff rises to twelve percent next spring.")
+    write_article(corpus, f"{stem}quotas.md", "Herring quotas explained", "Herring quotas fall by a fifth under the new fisheries plan.")
+
+    async def scenario():
+        async with discord_world(bot_settings(corpus, index_dir), embedder) as (emulator, bot):
+            await asyncio.to_thread(bot.services.knowledge.reindex)
+            choices = await emulator.autocomplete("summary", {"article": "explained"}, focused="article")
+            values = {c["name"]: c["value"] for c in choices}
+            assert set(values) == {"Steel tariffs explained", "Herring quotas explained"}
+            assert len(set(values.values())) == 2 and all(len(v) <= 100 for v in values.values())
+            summary = await emulator.slash("summary", {"article": values["Herring quotas explained"], "length": "short"})
+            assert (await summary.wait_final())["embeds"][0]["title"] == "Summary: Herring quotas explained"
+
+            choices = await emulator.autocomplete("remove", {"article": "explained"}, focused="article", user=emulator.admin)
+            value = next(c["value"] for c in choices if c["name"] == "Steel tariffs explained")
+            removed = await emulator.slash("remove", {"article": value}, user=emulator.admin)
+            final = await removed.wait_final(lambda m: m["content"].startswith(("Removed", "Nothing")), timeout=60)
+            assert final["content"].startswith("Removed “Steel tariffs explained”"), final["content"]
+            assert not (corpus / f"{stem}tariffs.md").exists() and (corpus / f"{stem}quotas.md").exists()
+            no_problems(emulator)
+
+    asyncio.run(scenario())
+
+
+ADMIN_COMMANDS = [
+    ("reindex", {}, None),
+    ("remove", {"article": "carbon-tax"}, None),
+    ("add", {"url": "https://example.org/article"}, "url"),
+    ("feed", {"url": "https://example.org/feed.xml"}, "add"),
+    ("feed", {}, "list"),
+]
+
+
+def test_only_the_home_servers_change_the_library_every_server_shares(paths, embedder):
+    corpus, index_dir = paths
+    emulator = DiscordEmulator()
+    neighbour = emulator.add_guild("Neighbouring Server")
+    neighbour_admin = emulator.add_member("neighbour-admin", permissions=Perm.MANAGE_GUILD, guild_id=neighbour)
+    channel = emulator.guilds[neighbour].system_channel_id
+    settings = bot_settings(corpus, index_dir, home_guild_ids=(emulator.guild_id,))
+
+    async def scenario():
+        async with discord_world(settings, embedder, emulator=emulator) as (_, bot):
+            assert {g.id for g in bot.guilds} == {emulator.guild_id, neighbour}
+            for name, options, subcommand in ADMIN_COMMANDS:
+                refused = await emulator.slash(name, options, subcommand=subcommand, user=neighbour_admin, channel_id=channel)
+                reply = await refused.wait_final()
+                assert refused.ephemeral and "only my home server" in reply["content"], (name, reply["content"])
+            assert (corpus / "carbon-tax.md").is_file() and bot.services.feeds.feeds() == []
+
+            # The neighbours still read the library.
+            asked = await emulator.slash("ask", {"question": "What is the carbon tax dividend?"}, user=neighbour_admin, channel_id=channel)
+            assert "[1]" in embed_text(await asked.wait_final())
+            # Members of the home server may change it.
+            removed = await emulator.slash("remove", {"article": "carbon-tax"}, user=emulator.admin)
+            final = await removed.wait_final(lambda m: m["content"].startswith("Removed"), timeout=60)
+            assert "1 removed" in final["content"] and not (corpus / "carbon-tax.md").exists()
+            no_problems(emulator)
+
+    asyncio.run(scenario())
+
+
+def test_without_home_servers_admin_commands_stop_when_the_bot_joins_a_second_server(paths, embedder, caplog):
+    corpus, index_dir = paths
+
+    async def scenario():
+        async with discord_world(bot_settings(corpus, index_dir), embedder) as (emulator, bot):
+            run = await emulator.slash("reindex", user=emulator.admin)
+            await run.wait_final(lambda m: m["content"].startswith("Reindexed"), timeout=60)
+
+            emulator.add_guild("Neighbouring Server")
+            await emulator.wait_for(lambda: len(bot.guilds) == 2)
+            for name, options, subcommand in ADMIN_COMMANDS:
+                refused = await emulator.slash(name, options, subcommand=subcommand, user=emulator.admin)
+                reply = await refused.wait_final()
+                assert refused.ephemeral and "HOME_GUILD_IDS" in reply["content"], (name, reply["content"])
+            assert (corpus / "carbon-tax.md").is_file()
+            no_problems(emulator)
+
+    with caplog.at_level(logging.WARNING, logger="policybot"):
+        asyncio.run(scenario())
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name.startswith("policybot")]
+    assert any("HOME_GUILD_IDS is empty" in message for message in warnings), warnings
+
+
+def test_an_add_whose_indexing_fails_says_the_file_is_saved_but_not_indexed(tmp_path, fake_embedder, monkeypatch):
+    from index.indexing.indexer import update_index
+    from tests.conftest import write_small_corpus
+
+    corpus, index_dir = write_small_corpus(tmp_path / "corpus"), tmp_path / "data" / "index"
+    update_index(corpus, index_dir, fake_embedder)[1].close()
+
+    def broken_reindex(self, *args, **kwargs):
+        raise OSError(f"No space left on device: {index_dir}")
+
+    async def scenario():
+        async with discord_world(bot_settings(corpus, index_dir), fake_embedder) as (emulator, bot):
+            monkeypatch.setattr(KnowledgeBase, "reindex", broken_reindex)
+            text = b"---\ntitle: Tidal power\n---\n\nThe estuary barrage will generate 240 megawatts.\n"
+            upload = emulator.add_attachment("Tidal Power.md", text)
+            added = await emulator.slash("add", {"file": upload}, subcommand="file", user=emulator.admin)
+            final = await added.wait_final(lambda m: not m["content"].startswith(("Saved tidal-power.md;", "Fetching")), timeout=60)
+            return final["content"]
+
+    reply = asyncio.run(scenario())
+    assert reply == "Saved tidal-power.md but it is not indexed yet: indexing failed (the bot's log says why); run /reindex."
+    assert (corpus / "tidal-power.md").is_file()

@@ -124,3 +124,54 @@ def test_help_embed_says_what_is_known():
     embed = render.help_embed(3, 120, "2026-11-27T10:00:00+00:00")
     assert "3 articles" in embed.description and "120 passages" in embed.description
     assert "2026-11-27 10:00 UTC" in embed.description
+
+
+@pytest.mark.parametrize("text", ["@everyone_ now", "@here2 now", "x@everyone", "@everyonehere", "<@!123> <#456> <@&789>"])
+def test_mention_syntax_glued_to_more_text_is_broken_too(text):
+    safe = render.safe_text(text)
+    assert "@everyone" not in safe and "@here" not in safe and "<@" not in safe and "<#" not in safe
+    assert safe.replace("\u200b", "") == text
+
+
+def test_neutralising_mentions_is_the_discord_layers_job():
+    import index.text
+
+    assert not hasattr(index.text, "neutralize_mentions")
+    assert render.neutralize_mentions("@here") == "@\u200bhere"
+
+
+def test_masked_links_from_articles_show_as_text_in_answers_summaries_and_passages():
+    text = "See [1] and [the official notice](https://evil.example/x) [1]. Also [a [nested] link](https://evil.example/y)."
+    answer = Answer("What happened?", text, False, (citation(1, quote=text),))
+    embeds = [
+        render.answer_embed(answer, 1, 0.1),
+        render.summary_embed(answer, "Title", "https://example.org", "short", 0.1),
+        *[e for m in render.passage_messages(answer.citations, [text]) for e in m],
+    ]
+    for embed in embeds:
+        assert "](" not in embed.description and "evil.example" in embed.description
+    assert "[1]" in embeds[0].description and "[the official notice]\\(https://evil.example/x)" in embeds[0].description
+
+
+def test_help_names_every_admin_command():
+    admins = next(f.value for f in render.help_embed(3, 120, "").fields if f.name.startswith("Admins"))
+    for command in ("/add url:", "/add file:", "/remove article:", "/reindex", "/feed add url:", "/feed list", "/feed remove"):
+        assert command in admins
+
+
+def test_choice_values_name_articles_exactly_even_past_100_characters():
+    class Library:
+        def __init__(self, infos):
+            self.articles = tuple(infos)
+
+        def find_article(self, value):
+            raise LookupError(value)
+
+    ids = ["long-" * 20 + "tariffs", "long-" * 20 + "quotas", "short"]
+    infos = [ArticleInfo(i, f"Title {i[-7:]}", "", 1, "2026-01-01T00:00:00", "", "h") for i in ids]
+    values = [c.value for c in render.article_choices(infos)]
+    assert values[2] == "short" and len(set(values)) == 3 and all(len(v) <= render.CHOICE_LIMIT for v in values)
+    library = Library(infos)
+    assert [render.chosen_article(library, v).article_id for v in values] == ids
+    with pytest.raises(LookupError):
+        render.chosen_article(library, ids[0][:100])

@@ -117,6 +117,7 @@ def test_home_is_expanded(tmp_path, monkeypatch):
         ("DEV_GUILD_ID", "my-server", "DEV_GUILD_ID must be a Discord id"),
         ("DEV_GUILD_ID", "-5", "DEV_GUILD_ID must be a Discord id"),
         ("ADMIN_ROLE_ID", "@admins", "ADMIN_ROLE_ID must be a Discord id"),
+        ("HOME_GUILD_IDS", "123, my-server", "HOME_GUILD_IDS must be Discord server ids separated by commas"),
         ("ASK_COOLDOWN_SECONDS", "soon", "ASK_COOLDOWN_SECONDS must be a number of seconds"),
         ("ASK_COOLDOWN_SECONDS", "-1", "ASK_COOLDOWN_SECONDS must be between 0 and 3600"),
         ("ALLOW_DMS", "maybe", "ALLOW_DMS must be true or false, not 'maybe'"),
@@ -195,6 +196,12 @@ def test_discord_settings_defaults_and_values(tmp_path):
     assert settings.discord.ask_cooldown_seconds == 0 and not settings.discord.allow_dms and settings.discord.max_concurrent_answers == 2
     assert settings.discord.api_url == "http://127.0.0.1:8080/api/v10"
     assert settings.discord.gateway_url == "ws://127.0.0.1:8080"
+
+
+def test_home_guild_ids_are_a_list_of_server_ids(tmp_path):
+    assert load({}, None, tmp_path).discord.home_guild_ids == ()
+    settings = load({"HOME_GUILD_IDS": " 123456789012345678, 42 ,42 7"}, None, tmp_path)
+    assert settings.discord.home_guild_ids == (123456789012345678, 42, 7)
 
 
 def test_every_setting_is_documented_in_env_example():

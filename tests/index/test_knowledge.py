@@ -39,6 +39,14 @@ def test_match_articles_prefers_title_prefixes(small_corpus, tmp_path, fake_embe
     assert kb.match_articles("nothing like this") == []
 
 
+def test_an_id_names_its_article_even_when_another_title_reads_the_same(small_corpus, tmp_path, fake_embedder):
+    write_article(small_corpus, "news.md", "Carbon-tax", "A note whose title reads like another article's id.")
+    kb = KnowledgeBase(small_corpus, tmp_path / "index", fake_embedder, extractive_engines(fake_embedder))
+    kb.load()
+    assert kb.find_article("carbon-tax").title == "A carbon tax with a dividend"
+    assert kb.summarize("carbon-tax", "short").citations[0].article_id == "carbon-tax"
+
+
 def test_passage_is_the_cited_paragraph(small_corpus, tmp_path, embedder):
     kb = knowledge_over(small_corpus, tmp_path, embedder)
     answer = kb.ask("How many storeys may apartment blocks have near train stations?")

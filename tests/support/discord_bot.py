@@ -15,7 +15,7 @@ from bot.settings import Settings
 from tests.support.discord_emulator import DiscordEmulator
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-SEED_ARTICLE = ROOT / "corpus" / "north-korea-trump-second-term.md"
+SEED_ARTICLE = ROOT / "corpus" / "north-korea-foreign-affairs.md"
 
 
 def copy_library(prebuilt: Path, destination: Path) -> tuple[Path, Path]:
@@ -44,9 +44,12 @@ async def synced_bot(bot: PolicyBot, ready_timeout: float = 30) -> AsyncIterator
 
 
 @contextlib.asynccontextmanager
-async def discord_world(settings: Settings, embedder, knowledge=None) -> AsyncIterator[tuple[DiscordEmulator, PolicyBot]]:
-    """Start the emulator, connect the bot to it, register its commands; close both afterwards."""
-    emulator = DiscordEmulator()
+async def discord_world(
+    settings: Settings, embedder, knowledge=None, emulator: DiscordEmulator | None = None
+) -> AsyncIterator[tuple[DiscordEmulator, PolicyBot]]:
+    """Start the emulator (a new one, or one a test built, say with a second guild), connect the bot to it,
+    register its commands; close both afterwards."""
+    emulator = emulator or DiscordEmulator()
     await emulator.start()
     try:
         with emulator.patched():

@@ -1,7 +1,8 @@
 """An in-process Discord API emulator (REST v10 + JSON gateway) that a real discord.py bot connects to.
 
 The emulator is an aiohttp server on 127.0.0.1 with a random port. It holds a small world (one
-application and its bot user, one guild with roles, members and a text channel), speaks the REST
+application and its bot user, one guild with roles, members and a text channel; add_guild() adds
+more guilds the bot is in), speaks the REST
 routes and the gateway protocol discord.py uses, and lets a test play the users: type a slash
 command, click a button, send a message, drop the WebSocket. Everything the bot does over HTTP is
 recorded so tests can assert on it.
@@ -275,6 +276,19 @@ def form_error(path: Sequence[str | int], code: str, message: str) -> ApiError:
 
 
 @dataclasses.dataclass
+class EmulatedGuild:
+    """One guild the bot is in: its roles (the @everyone role's id is the guild's), members and channels."""
+
+    id: int
+    name: str
+    owner_id: int = 0
+    system_channel_id: int = 0
+    roles: dict[int, dict] = dataclasses.field(default_factory=dict)
+    members: dict[int, dict] = dataclasses.field(default_factory=dict)  # by user id
+    channels: dict[int, dict] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
 class RequestRecord:
     """One HTTP request the emulator received and what it answered."""
 
@@ -466,7 +480,11 @@ class _GatewaySession:
 
 
 class DiscordEmulator:
-    """Discord's REST API and gateway on 127.0.0.1, with one guild, for end-to-end bot tests."""
+    """Discord's REST API and gateway on 127.0.0.1, with one guild (more with add_guild), for end-to-end bot tests.
+
+    `guild_id`, `roles`, `members`, `channels` and `channel_id` are the first guild's; world-building
+    methods take `guild_id=` to act on another one.
+    """
 
     def __init__(
         self,
@@ -535,20 +553,17 @@ class DiscordEmulator:
             "accent_color": None,
         }
         self.owner_user = self._new_user("app-owner")
-        self.guild_id = self._snowflake()
-        self.guild_name = "Policy Test Guild"
         self.users: dict[int, dict] = {self.application_id: self.bot_user}
-        self.roles: dict[int, dict] = {}
-        self.members: dict[int, dict] = {}
-        self.channels: dict[int, dict] = {}
+        self.guilds: dict[int, EmulatedGuild] = {}
         self.dm_channels: dict[int, dict] = {}
         self._dm_channel_by_user: dict[int, int] = {}
-        self._add_role_payload(self.guild_id, "@everyone", EVERYONE_PERMISSIONS, position=0)
-        self.bot_role_id = self.add_role(self.bot_user["username"], BOT_PERMISSIONS, managed_by_bot=True)
-        self.channel_id = self.add_channel("general")
-        guild_owner = self.add_member("guild-owner")
-        self.guild_owner_id = int(guild_owner["id"])
-        self._add_member_payload(self.bot_user, [self.bot_role_id])
+        self.guild_id = self.add_guild("Policy Test Guild")
+        first = self.guilds[self.guild_id]
+        self.roles: dict[int, dict] = first.roles
+        self.members: dict[int, dict] = first.members
+        self.channels: dict[int, dict] = first.channels
+        self.bot_role_id = next(role_id for role_id, role in first.roles.items() if role.get("tags"))
+        self.channel_id = first.system_channel_id
         self.admin: dict = self.add_member("admin", permissions=Perm.ADMINISTRATOR | Perm.MANAGE_GUILD)
         self.member: dict = self.add_member("member")
 
@@ -734,7 +749,46 @@ class DiscordEmulator:
             "accent_color": None,
         }
 
-    def _add_role_payload(self, role_id: int, name: str, permissions: int, *, position: int, tags: dict | None = None) -> dict:
+    @property
+    def guild_name(self) -> str:
+        """The first guild's name."""
+        return self.guilds[self.guild_id].name
+
+    @property
+    def guild_owner_id(self) -> int:
+        """The first guild's owner."""
+        return self.guilds[self.guild_id].owner_id
+
+    def add_guild(self, name: str) -> int:
+        """A guild the bot is in, with @everyone, the bot's role, a "general" channel and an owner; returns its id.
+
+        Added after the bot connected, it arrives as GUILD_CREATE, as when the bot joins a server.
+        """
+        guild_id = self._snowflake()
+        guild = self.guilds[guild_id] = EmulatedGuild(guild_id, name)
+        self._add_role_payload(guild_id, "@everyone", EVERYONE_PERMISSIONS, position=0, guild_id=guild_id)
+        bot_role_id = self.add_role(self.bot_user["username"], BOT_PERMISSIONS, managed_by_bot=True, guild_id=guild_id)
+        guild.system_channel_id = self.add_channel("general", guild_id=guild_id)
+        guild.owner_id = int(self.add_member("guild-owner", guild_id=guild_id)["id"])
+        self._add_member_payload(self.bot_user, [bot_role_id], guild_id=guild_id)
+        self._dispatch_later("GUILD_CREATE", self.guild_payload(guild_id), Intent.GUILDS)
+        return guild_id
+
+    def _guild(self, guild_id: int | str | None = None) -> EmulatedGuild:
+        """A guild by id (the first one when None)."""
+        return self.guilds[self.guild_id if guild_id is None else int(guild_id)]
+
+    def _channel_guild(self, channel: dict) -> EmulatedGuild | None:
+        """The guild a channel or thread belongs to; None for DMs."""
+        return self.guilds.get(int(channel["guild_id"])) if "guild_id" in channel else None
+
+    def _role_guild(self, role_id: int) -> EmulatedGuild:
+        """The guild that has a role."""
+        return next(guild for guild in self.guilds.values() if role_id in guild.roles)
+
+    def _add_role_payload(
+        self, role_id: int, name: str, permissions: int, *, position: int, tags: dict | None = None, guild_id: int | None = None
+    ) -> dict:
         """Store a role payload as GUILD_CREATE carries it."""
         role = {
             "id": str(role_id),
@@ -752,35 +806,40 @@ class DiscordEmulator:
         }
         if tags is not None:
             role["tags"] = tags
-        self.roles[role_id] = role
+        self._guild(guild_id).roles[role_id] = role
         return role
 
-    def add_role(self, name: str, permissions: int = 0, *, managed_by_bot: bool = False) -> int:
+    def add_role(self, name: str, permissions: int = 0, *, managed_by_bot: bool = False, guild_id: int | None = None) -> int:
         """Add a role to the guild (dispatched as GUILD_ROLE_CREATE if the bot is connected); returns its id."""
+        guild = self._guild(guild_id)
         role_id = self._snowflake()
         tags = {"bot_id": str(self.application_id)} if managed_by_bot else None
-        role = self._add_role_payload(role_id, name, permissions, position=len(self.roles), tags=tags)
-        self._dispatch_later("GUILD_ROLE_CREATE", {"guild_id": str(self.guild_id), "role": role}, Intent.GUILDS)
+        role = self._add_role_payload(role_id, name, permissions, position=len(guild.roles), tags=tags, guild_id=guild.id)
+        self._dispatch_later("GUILD_ROLE_CREATE", {"guild_id": str(guild.id), "role": role}, Intent.GUILDS)
         return role_id
 
     def set_role_permissions(self, role_id: int, permissions: int) -> None:
         """Change a role's permissions (dispatched as GUILD_ROLE_UPDATE if the bot is connected)."""
-        role = self.roles[role_id]
+        guild = self._role_guild(role_id)
+        role = guild.roles[role_id]
         role["permissions"] = str(permissions)
-        self._dispatch_later("GUILD_ROLE_UPDATE", {"guild_id": str(self.guild_id), "role": role}, Intent.GUILDS)
+        self._dispatch_later("GUILD_ROLE_UPDATE", {"guild_id": str(guild.id), "role": role}, Intent.GUILDS)
 
-    def add_channel(self, name: str, *, permission_overwrites: Sequence[dict] = (), topic: str | None = None) -> int:
+    def add_channel(
+        self, name: str, *, permission_overwrites: Sequence[dict] = (), topic: str | None = None, guild_id: int | None = None
+    ) -> int:
         """Add a text channel (dispatched as CHANNEL_CREATE if the bot is connected); returns its id.
 
         Overwrites are Discord's: {"id": role or user id, "type": 0 role / 1 member, "allow": "bits", "deny": "bits"}.
         """
+        guild = self._guild(guild_id)
         channel_id = self._snowflake()
-        self.channels[channel_id] = {
+        guild.channels[channel_id] = {
             "id": str(channel_id),
             "type": TEXT_CHANNEL,
-            "guild_id": str(self.guild_id),
+            "guild_id": str(guild.id),
             "name": name,
-            "position": len(self.channels),
+            "position": len(guild.channels),
             "permission_overwrites": [dict(o) for o in permission_overwrites],
             "topic": topic,
             "nsfw": False,
@@ -791,10 +850,10 @@ class DiscordEmulator:
             "default_auto_archive_duration": 1440,
         }
         self._channel_message_ids[channel_id] = []
-        self._dispatch_later("CHANNEL_CREATE", self.channels[channel_id], Intent.GUILDS)
+        self._dispatch_later("CHANNEL_CREATE", guild.channels[channel_id], Intent.GUILDS)
         return channel_id
 
-    def _add_member_payload(self, user: dict, role_ids: Sequence[int]) -> dict:
+    def _add_member_payload(self, user: dict, role_ids: Sequence[int], *, guild_id: int | None = None) -> dict:
         """Store a guild member payload (as GUILD_CREATE carries it)."""
         self.users[int(user["id"])] = user
         member = {
@@ -811,21 +870,24 @@ class DiscordEmulator:
             "pending": False,
             "communication_disabled_until": None,
         }
-        self.members[int(user["id"])] = member
+        self._guild(guild_id).members[int(user["id"])] = member
         return member
 
-    def add_member(self, name: str, *, permissions: int = 0, roles: Sequence[int] = ()) -> dict:
-        """Add a human member to the guild and return its user payload.
+    def add_member(
+        self, name: str, *, permissions: int = 0, roles: Sequence[int] = (), guild_id: int | None = None, user: dict | None = None
+    ) -> dict:
+        """Add a human member to the guild and return its user payload (a new user, or `user` joining this guild too).
 
         Non-zero `permissions` get a role of their own ("{name} role"). Added after the bot connected,
         the member is dispatched as GUILD_MEMBER_ADD (needs the members intent, as on Discord).
         """
-        user = self._new_user(name)
+        guild = self._guild(guild_id)
+        user = user or self._new_user(name)
         role_ids = list(roles)
         if permissions:
-            role_ids.append(self.add_role(f"{name} role", permissions))
-        member = self._add_member_payload(user, role_ids)
-        self._dispatch_later("GUILD_MEMBER_ADD", dict(member, guild_id=str(self.guild_id)), Intent.GUILD_MEMBERS)
+            role_ids.append(self.add_role(f"{name} role", permissions, guild_id=guild.id))
+        member = self._add_member_payload(user, role_ids, guild_id=guild.id)
+        self._dispatch_later("GUILD_MEMBER_ADD", dict(member, guild_id=str(guild.id)), Intent.GUILD_MEMBERS)
         return user
 
     def add_user(self, name: str) -> dict:
@@ -872,18 +934,19 @@ class DiscordEmulator:
         attachment_id = int(attachment["id"] if isinstance(attachment, dict) else attachment)
         return self._attachment_files[attachment_id][0]
 
-    def guild_payload(self) -> dict:
-        """The guild as GUILD_CREATE carries it."""
-        members = list(self.members.values())
+    def guild_payload(self, guild_id: int | None = None) -> dict:
+        """The guild (the first one by default) as GUILD_CREATE carries it."""
+        guild = self._guild(guild_id)
+        members = list(guild.members.values())
         return {
-            "id": str(self.guild_id),
-            "name": self.guild_name,
+            "id": str(guild.id),
+            "name": guild.name,
             "icon": None,
             "splash": None,
             "discovery_splash": None,
             "banner": None,
             "description": None,
-            "owner_id": str(self.guild_owner_id),
+            "owner_id": str(guild.owner_id),
             "afk_channel_id": None,
             "afk_timeout": 300,
             "verification_level": 0,
@@ -892,7 +955,7 @@ class DiscordEmulator:
             "mfa_level": 0,
             "nsfw_level": 0,
             "application_id": None,
-            "system_channel_id": str(self.channel_id),
+            "system_channel_id": str(guild.system_channel_id),
             "system_channel_flags": 0,
             "rules_channel_id": None,
             "public_updates_channel_id": None,
@@ -906,17 +969,17 @@ class DiscordEmulator:
             "premium_progress_bar_enabled": False,
             "preferred_locale": "en-US",
             "features": [],
-            "roles": list(self.roles.values()),
+            "roles": list(guild.roles.values()),
             "emojis": [],
             "stickers": [],
-            "joined_at": self.members[self.application_id]["joined_at"],
+            "joined_at": guild.members[self.application_id]["joined_at"],
             "large": False,
             "unavailable": False,
             "lazy": True,
             "member_count": len(members),
             "members": members,
-            "channels": list(self.channels.values()),
-            "threads": list(self.threads.values()),
+            "channels": list(guild.channels.values()),
+            "threads": [t for t in self.threads.values() if int(t["guild_id"]) == guild.id],
             "presences": [],
             "voice_states": [],
             "stage_instances": [],
@@ -929,7 +992,8 @@ class DiscordEmulator:
 
     def _find_channel(self, channel_id: int) -> dict | None:
         """A guild channel, thread or DM channel by id."""
-        return self.channels.get(channel_id) or self.threads.get(channel_id) or self.dm_channels.get(channel_id)
+        guild_channel = next((g.channels[channel_id] for g in self.guilds.values() if channel_id in g.channels), None)
+        return guild_channel or self.threads.get(channel_id) or self.dm_channels.get(channel_id)
 
     def _require_channel(self, channel_id: int) -> dict:
         """The channel, or Discord's 404 Unknown Channel."""
@@ -956,28 +1020,30 @@ class DiscordEmulator:
             self._channel_message_ids[channel_id] = []
         return self.dm_channels[channel_id]
 
-    def permissions_for(self, user_id: int, channel: dict | None = None) -> int:
-        """A user's permission bits in the guild, or in `channel` with its overwrites (threads use their parent's)."""
+    def permissions_for(self, user_id: int, channel: dict | None = None, *, guild_id: int | None = None) -> int:
+        """A user's permission bits in a guild (the channel's, else `guild_id`, else the first), or in `channel`
+        with its overwrites (threads use their parent's)."""
         if channel is not None and channel["type"] == DM_CHANNEL:
             return DM_PERMISSIONS
-        if user_id == self.guild_owner_id:
+        guild = (self._channel_guild(channel) if channel is not None else None) or self._guild(guild_id)
+        if user_id == guild.owner_id:
             return Perm.ALL
-        member = self.members.get(user_id)
+        member = guild.members.get(user_id)
         if member is None:
             return 0
-        role_ids = [self.guild_id] + [int(r) for r in member["roles"]]
+        role_ids = [guild.id] + [int(r) for r in member["roles"]]
         permissions = 0
         for role_id in role_ids:
-            if role_id in self.roles:
-                permissions |= int(self.roles[role_id]["permissions"])
+            if role_id in guild.roles:
+                permissions |= int(guild.roles[role_id]["permissions"])
         if permissions & Perm.ADMINISTRATOR:
             return Perm.ALL
         if channel is None:
             return permissions
         if channel["type"] in THREAD_TYPES:
-            channel = self.channels.get(int(channel["parent_id"]), channel)
+            channel = guild.channels.get(int(channel["parent_id"]), channel)
         overwrites = {int(o["id"]): o for o in channel.get("permission_overwrites", [])}
-        everyone = overwrites.get(self.guild_id)
+        everyone = overwrites.get(guild.id)
         if everyone is not None:
             permissions = (permissions & ~int(everyone["deny"])) | int(everyone["allow"])
         allow = deny = 0
@@ -992,9 +1058,9 @@ class DiscordEmulator:
             permissions = (permissions & ~int(own["deny"])) | int(own["allow"])
         return permissions
 
-    def _member_payload_without_user(self, user_id: int) -> dict | None:
+    def _member_payload_without_user(self, user_id: int, guild_id: int | None = None) -> dict | None:
         """The partial member MESSAGE_CREATE carries next to `author`."""
-        member = self.members.get(user_id)
+        member = self._guild(guild_id).members.get(user_id)
         if member is None:
             return None
         return {key: value for key, value in member.items() if key != "user"}
@@ -1024,11 +1090,14 @@ class DiscordEmulator:
         content: str,
         allowed_mentions: dict | None,
         *,
-        guild: bool,
+        guild: int | None,
         replied_user: dict | None,
         author_id: int,
     ) -> tuple[list, list, bool]:
-        """(mentions, mention_roles, mention_everyone) as Discord computes them from content and allowed_mentions."""
+        """(mentions, mention_roles, mention_everyone) as Discord computes them from content and allowed_mentions.
+
+        `guild` is the id of the message's guild, None in DMs.
+        """
         if allowed_mentions is None:
             parse, users, roles, ping_replied = {"users", "roles", "everyone"}, set(), set(), True
         else:
@@ -1045,20 +1114,20 @@ class DiscordEmulator:
         mention_roles = [
             str(role_id)
             for role_id in dict.fromkeys(int(r) for r in ROLE_MENTION.findall(content))
-            if guild and role_id in self.roles and ("roles" in parse or role_id in roles)
+            if guild is not None and role_id in self._guild(guild).roles and ("roles" in parse or role_id in roles)
         ]
         everyone = (
-            guild
+            guild is not None
             and ("@everyone" in content or "@here" in content)
             and "everyone" in parse
-            and bool(self.permissions_for(author_id) & Perm.MENTION_EVERYONE)
+            and bool(self.permissions_for(author_id, guild_id=guild) & Perm.MENTION_EVERYONE)
         )
         return mentioned, mention_roles, everyone
 
-    def _mention_payload(self, user_id: int, guild: bool) -> dict:
+    def _mention_payload(self, user_id: int, guild: int | None) -> dict:
         """A user as `mentions` lists it: with a partial member in guilds."""
         user = dict(self.users[user_id])
-        member = self._member_payload_without_user(user_id) if guild else None
+        member = self._member_payload_without_user(user_id, guild) if guild is not None else None
         if member is not None:
             user["member"] = member
         return user
@@ -1224,7 +1293,7 @@ class DiscordEmulator:
         mentions, mention_roles, everyone = self._mentions(
             content,
             body.get("allowed_mentions"),
-            guild=guild,
+            guild=int(channel["guild_id"]) if guild else None,
             replied_user=replied_user.get("author"),
             author_id=int(author["id"]),
         )
@@ -1271,7 +1340,7 @@ class DiscordEmulator:
             edited["mentions"], edited["mention_roles"], edited["mention_everyone"] = self._mentions(
                 edited["content"],
                 edited.get("allowed_mentions"),
-                guild="guild_id" in edited,
+                guild=int(edited["guild_id"]) if "guild_id" in edited else None,
                 replied_user=None,
                 author_id=int(edited["author"]["id"]),
             )
@@ -1326,7 +1395,7 @@ class DiscordEmulator:
         payload = copy.deepcopy(message)
         guild = "guild_id" in payload
         if guild:
-            member = self._member_payload_without_user(int(payload["author"]["id"]))
+            member = self._member_payload_without_user(int(payload["author"]["id"]), int(payload["guild_id"]))
             if member is not None and "webhook_id" not in payload:
                 payload["member"] = member
         await self._dispatch(event, payload, intent=Intent.GUILD_MESSAGES if guild else Intent.DIRECT_MESSAGES)
@@ -1350,7 +1419,7 @@ class DiscordEmulator:
             "v": 10,
             "user": user,
             "user_settings": {},
-            "guilds": [{"id": str(self.guild_id), "unavailable": True}],
+            "guilds": [{"id": str(guild_id), "unavailable": True} for guild_id in self.guilds],
             "session_id": session.id,
             "session_type": "normal",
             "resume_gateway_url": self.gateway_url,
@@ -1460,7 +1529,8 @@ class DiscordEmulator:
         self._session = session
         session.connection, connection.session = connection, session
         await self._dispatch("READY", self._ready_payload(session), session=session)
-        await self._dispatch("GUILD_CREATE", self.guild_payload(), session=session, intent=Intent.GUILDS)
+        for guild_id in self.guilds:
+            await self._dispatch("GUILD_CREATE", self.guild_payload(guild_id), session=session, intent=Intent.GUILDS)
         session.guilds_sent = True
         self._notify()
 
@@ -1487,7 +1557,10 @@ class DiscordEmulator:
 
     async def _send_member_chunk(self, session: _GatewaySession, d: dict) -> None:
         """REQUEST_GUILD_MEMBERS -> one GUILD_MEMBERS_CHUNK."""
-        members = list(self.members.values())
+        guild = self.guilds.get(int(d.get("guild_id") or self.guild_id))
+        if guild is None:
+            return
+        members = list(guild.members.values())
         if d.get("user_ids"):
             wanted = {int(u) for u in (d["user_ids"] if isinstance(d["user_ids"], list) else [d["user_ids"]])}
             members = [m for m in members if int(m["user"]["id"]) in wanted]
@@ -1495,7 +1568,7 @@ class DiscordEmulator:
             members = [m for m in members if m["user"]["username"].lower().startswith(d["query"].lower())]
         if d.get("limit"):
             members = members[: d["limit"]]
-        chunk = {"guild_id": str(self.guild_id), "members": members, "chunk_index": 0, "chunk_count": 1, "not_found": []}
+        chunk = {"guild_id": str(guild.id), "members": members, "chunk_index": 0, "chunk_count": 1, "not_found": []}
         if d.get("nonce") is not None:
             chunk["nonce"] = d["nonce"]
         await self._dispatch("GUILD_MEMBERS_CHUNK", chunk, session=session)
@@ -1587,9 +1660,11 @@ class DiscordEmulator:
 
     # ---------------------------------------------------------------- driving the bot
 
-    def _find_command(self, name: str, *, dm: bool) -> tuple[dict, int | None]:
-        """The registered chat-input command a user could type here, and its guild id (None if global)."""
-        candidates = [] if dm else [(c, self.guild_id) for c in self.commands.get(self.guild_id, [])]
+    def _find_command(self, name: str, *, dm: bool, guild_id: int | None = None) -> tuple[dict, int | None]:
+        """The registered chat-input command a user could type here (in `guild_id`, default the first guild),
+        and its guild id (None if global)."""
+        guild_id = self.guild_id if guild_id is None else guild_id
+        candidates = [] if dm else [(c, guild_id) for c in self.commands.get(guild_id, [])]
         candidates += [(c, None) for c in self.commands["global"]]
         for command, guild_id in candidates:
             if command["name"] == name and command.get("type", 1) == 1:
@@ -1599,8 +1674,8 @@ class DiscordEmulator:
         registered = {scope: [c["name"] for c in cmds] for scope, cmds in self.commands.items()}
         raise LookupError(f"/{name} is not registered{' for DMs' if dm else ''} (did the bot sync its tree?); registered: {registered}")
 
-    def _option_value(self, spec: dict, value: Any, resolved: dict, *, guild: bool, focused: bool) -> Any:
-        """Convert one option value as the Discord client would send it, filling `resolved`."""
+    def _option_value(self, spec: dict, value: Any, resolved: dict, *, guild: int | None, focused: bool) -> Any:
+        """Convert one option value as the Discord client would send it, filling `resolved` (`guild`: its id, None in DMs)."""
         kind, name = spec["type"], spec["name"]
         if focused:
             return value if isinstance(value, str) else str(value)
@@ -1627,13 +1702,13 @@ class DiscordEmulator:
         elif kind in (USER, MENTIONABLE) and (isinstance(value, dict) or int(value) in self.users):
             user = value if isinstance(value, dict) else self.users[int(value)]
             resolved.setdefault("users", {})[user["id"]] = user
-            member = self._member_payload_without_user(int(user["id"])) if guild else None
+            member = self._member_payload_without_user(int(user["id"]), guild) if guild is not None else None
             if member is not None:
-                permissions = self.permissions_for(int(user["id"]))
+                permissions = self.permissions_for(int(user["id"]), guild_id=guild)
                 resolved.setdefault("members", {})[user["id"]] = dict(member, permissions=str(permissions))
             return user["id"]
         elif kind in (ROLE, MENTIONABLE):
-            role = self.roles.get(int(value))
+            role = self._guild(guild).roles.get(int(value))
             if role is None:
                 raise LookupError(f"option {name!r}: no role {value}")
             resolved.setdefault("roles", {})[role["id"]] = role
@@ -1658,7 +1733,7 @@ class DiscordEmulator:
         subcommand: str | None,
         resolved: dict,
         *,
-        guild: bool,
+        guild: int | None,
         focused: str | None = None,
     ) -> list[dict]:
         """The data.options tree for a command invocation, checked against the registered schema."""
@@ -1721,7 +1796,8 @@ class DiscordEmulator:
             channel = self.dm_channel_for(user)
         else:
             channel = self._require_channel(channel_id or self.channel_id)
-            if user_id not in self.members:
+            guild = self._channel_guild(channel)
+            if guild is not None and user_id not in guild.members:
                 raise ValueError(f"{user['username']} is not a member of the guild")
         in_guild = "guild_id" in channel
         interaction_id = self._snowflake()
@@ -1739,14 +1815,14 @@ class DiscordEmulator:
             "entitlements": [],
             "entitlement_sku_ids": [],
             "attachment_size_limit": ATTACHMENT_SIZE_LIMIT,
-            "authorizing_integration_owners": {"0": str(self.guild_id) if in_guild else "0"},
+            "authorizing_integration_owners": {"0": str(channel["guild_id"]) if in_guild else "0"},
             "context": 0 if in_guild else 1,
         }
         if in_guild:
-            payload["guild_id"] = str(self.guild_id)
+            payload["guild_id"] = str(channel["guild_id"])
             payload["guild_locale"] = "en-US"
-            payload["guild"] = {"id": str(self.guild_id), "locale": "en-US", "features": []}
-            member = copy.deepcopy(self.members[user_id])
+            payload["guild"] = {"id": str(channel["guild_id"]), "locale": "en-US", "features": []}
+            member = copy.deepcopy(self._guild(channel["guild_id"]).members[user_id])
             member["permissions"] = str(self.permissions_for(user_id, channel))
             payload["member"] = member
         else:
@@ -1763,6 +1839,13 @@ class DiscordEmulator:
         await self._dispatch("INTERACTION_CREATE", payload, on_send=mark_sent)
         return interaction
 
+    def _typing_guild(self, channel_id: int | None, dm: bool) -> int | None:
+        """The id of the guild whose channel a command is typed in (the first guild's by default); None in DMs."""
+        if dm:
+            return None
+        guild = self._channel_guild(self._require_channel(channel_id or self.channel_id))
+        return guild.id if guild is not None else None
+
     async def slash(
         self,
         name: str,
@@ -1778,10 +1861,11 @@ class DiscordEmulator:
         Option values: str, int, float, bool; a dict from add_attachment() for attachments; a user
         dict for user options; an id for roles and channels. The command must be registered (synced).
         """
-        command, guild_id = self._find_command(name, dm=dm)
+        typed_in = self._typing_guild(channel_id, dm)
+        command, guild_id = self._find_command(name, dm=dm, guild_id=typed_in)
         resolved: dict = {}
         data: dict[str, Any] = {"id": command["id"], "name": command["name"], "type": 1}
-        opts = self._interaction_options(command, options or {}, subcommand, resolved, guild=not dm)
+        opts = self._interaction_options(command, options or {}, subcommand, resolved, guild=typed_in)
         if opts:
             data["options"] = opts
         if resolved:
@@ -1803,13 +1887,14 @@ class DiscordEmulator:
         channel_id: int | None = None,
     ) -> list[dict]:
         """A user types into option `focused` of /name; returns the choices the bot answered."""
-        command, guild_id = self._find_command(name, dm=dm)
+        typed_in = self._typing_guild(channel_id, dm)
+        command, guild_id = self._find_command(name, dm=dm, guild_id=typed_in)
         resolved: dict = {}
         data: dict[str, Any] = {
             "id": command["id"],
             "name": command["name"],
             "type": 1,
-            "options": self._interaction_options(command, options, subcommand, resolved, guild=not dm, focused=focused),
+            "options": self._interaction_options(command, options, subcommand, resolved, guild=typed_in, focused=focused),
         }
         if guild_id is not None:
             data["guild_id"] = str(guild_id)
@@ -1873,7 +1958,8 @@ class DiscordEmulator:
             channel = self.dm_channel_for(user)
         else:
             channel = self._require_channel(channel_id or self.channel_id)
-            if int(user["id"]) not in self.members:
+            member_of = self._channel_guild(channel)
+            if member_of is not None and int(user["id"]) not in member_of.members:
                 raise ValueError(f"{user['username']} is not a member of the guild")
         guild = "guild_id" in channel
         referenced = self.get_message(int(reply_to["id"])) if reply_to else None
@@ -1881,7 +1967,7 @@ class DiscordEmulator:
         mentions, mention_roles, everyone = self._mentions(
             content,
             None,
-            guild=guild,
+            guild=int(channel["guild_id"]) if guild else None,
             replied_user=referenced["author"] if referenced else None,
             author_id=int(user["id"]),
         )
@@ -2096,7 +2182,7 @@ class DiscordEmulator:
             "tags": [],
             "redirect_uris": [],
             "interactions_endpoint_url": None,
-            "approximate_guild_count": 1,
+            "approximate_guild_count": len(self.guilds),
             "terms_of_service_url": None,
             "privacy_policy_url": None,
             "integration_types_config": {"0": {}},
@@ -2108,9 +2194,9 @@ class DiscordEmulator:
         """The key in `commands` for a route's scope."""
         if guild_id is None:
             return "global"
-        if int(guild_id) != self.guild_id:
+        if int(guild_id) not in self.guilds:
             raise ApiError(403, 50001, "Missing Access")
-        return self.guild_id
+        return int(guild_id)
 
     def _validate_command(self, command: Any, index: int | None) -> None:
         """Discord's checks on a command payload (names, descriptions, options); 400 50035 on failure."""
@@ -2698,29 +2784,27 @@ class DiscordEmulator:
 
     # ---------------------------------------------------------------- REST: guild
 
-    def _require_guild(self, guild_id: str) -> None:
-        """Only our guild exists."""
-        if int(guild_id) != self.guild_id:
+    def _require_guild(self, guild_id: str) -> EmulatedGuild:
+        """A guild the bot is in, or Discord's 404 Unknown Guild."""
+        if int(guild_id) not in self.guilds:
             raise ApiError(404, 10004, "Unknown Guild")
+        return self.guilds[int(guild_id)]
 
     async def _get_guild(self, record: RequestRecord, guild_id: str) -> dict:
         self._require_guild(guild_id)
-        payload = self.guild_payload()
+        payload = self.guild_payload(int(guild_id))
         for key in ("members", "channels", "threads", "presences", "voice_states", "joined_at", "large", "member_count"):
             payload.pop(key, None)
         return payload
 
     async def _get_guild_channels(self, record: RequestRecord, guild_id: str) -> list:
-        self._require_guild(guild_id)
-        return list(self.channels.values())
+        return list(self._require_guild(guild_id).channels.values())
 
     async def _get_guild_roles(self, record: RequestRecord, guild_id: str) -> list:
-        self._require_guild(guild_id)
-        return list(self.roles.values())
+        return list(self._require_guild(guild_id).roles.values())
 
     async def _get_guild_member(self, record: RequestRecord, guild_id: str, user_id: str) -> dict:
-        self._require_guild(guild_id)
-        member = self.members.get(int(user_id))
+        member = self._require_guild(guild_id).members.get(int(user_id))
         if member is None:
             raise ApiError(404, 10007, "Unknown Member")
         return member

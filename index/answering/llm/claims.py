@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,14 +23,11 @@ _CITE_NUMBER = re.compile(r"\d+")
 _CITE_RANGE = re.compile(r"(\d+)\s*[\u2013-]\s*(\d+)")
 _GLUED_MARKER = re.compile(r"([.!?])(\[\^?\s*\d)")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,;:!?])")
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_WORD = re.compile(r"\w+", re.UNICODE)
 _UNITS = (
     "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen"
 ).split()
 _TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
 _NUMBER_WORDS = {word: value for value, word in enumerate(_UNITS)} | _TENS
-_COMPOUND_NUMBER = re.compile(r"\b(" + "|".join(_TENS) + r")[- ](" + "|".join(_UNITS[1:10]) + r")\b")
 
 
 @dataclass(frozen=True)
@@ -110,18 +108,174 @@ def stem(word: str) -> str:
     return word if word.isdigit() else word[:5]
 
 
-def numbers_in(text: str, spelled: bool = False) -> set[str]:
-    """Figures in the text, normalised ("1,000" -> "1000"); with `spelled`, also "forty" -> "40" below a hundred."""
-    found = {n.replace(",", "") for n in _NUMBER.findall(text)}
-    if not spelled:
-        return found
-    lowered = text.lower()
-    for match in _COMPOUND_NUMBER.finditer(lowered):
-        found.add(str(_TENS[match.group(1)] + _UNITS.index(match.group(2))))
-    for word in _WORD.findall(lowered):
-        if word in _NUMBER_WORDS:
-            found.add(str(_NUMBER_WORDS[word]))
+_SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9, "trillion": 10**12}
+_SPELLED = r"(?:" + "|".join(_TENS) + r")(?:[- ](?:" + "|".join(_UNITS[1:10]) + r"))?|" + "|".join(_UNITS)
+_FIGURE = re.compile(
+    r"(?<![\w.])(?:(?P<digits>\d+(?:[.,]\d+)*)|(?P<word>" + _SPELLED + r")\b|(?P<a>an?)(?=\s+(?:" + "|".join(_SCALES) + r")\b))"
+    r"(?:\s*(?P<scale>" + "|".join(_SCALES) + r")s?\b)?(?P<percent>\s*(?:%|percent\b|per\s+cent\b))?",
+    re.I,
+)
+# "Millions" or "billions" with no figure before them, and "hundreds of", "thousands of".
+_BARE_SCALE = re.compile(r"\b(" + "|".join(_SCALES) + r")s\b", re.I)
+# "one of", "no one", "the one that": "one" as a pronoun, not a figure.
+_PRONOUN_ONE = re.compile(
+    r"\b(?:no|any|every|each|the|this|that|which|such)\s+one\b"
+    r"|(?<!-)(?<!ty )\bone\b(?=\s+(?:of|another|that|who|which|whose|is|was|has|had|can|could|would|will|should|must|may|might"
+    r"|and|or|but)\b|\s*[.,;:!?)]|\s*$)",
+    re.I,
+)
+
+
+def _spelled_value(word: str) -> int:
+    parts = re.split(r"[- ]", word.lower())
+    return sum(_NUMBER_WORDS[p] for p in parts)
+
+
+def _scaled(figure: str, scale: int) -> str:
+    """ "1.5" times a billion -> "1500000000"."""
+    try:
+        exact = decimal.Decimal(figure) * scale
+    except decimal.InvalidOperation:
+        return f"{figure}x{scale}"
+    return format(exact.quantize(1) if exact == exact.to_integral_value() else exact.normalize(), "f")
+
+
+def numbers_in(text: str, spelled: bool = False, parts: bool = False) -> set[str]:
+    """Figures in the text, normalised: "1,000" -> "1000", "1.5 billion" -> "1500000000", "5%" and
+    "5 per cent" -> "5%", "millions" with no figure -> "millions".
+
+    With `spelled`, spelled-out numbers count too ("forty" -> "40", "two hundred" -> "200"), but
+    not "one" used as a pronoun ("one of", "no one"). With `parts`, each figure also yields what a
+    faithful sentence may shorten it to: "50 million" adds "50" and "millions", "5%" adds "5".
+    The claim side of a check uses the exact figures, the evidence side adds the parts.
+    """
+    found: set[str] = set()
+    source = _PRONOUN_ONE.sub(lambda m: " " * len(m.group(0)), text) if spelled else text
+    scaled: set[int] = set()  # where scale words follow a figure ("50 millions")
+    for match in _FIGURE.finditer(source):
+        if match.group("digits"):
+            base = match.group("digits").replace(",", "")
+        elif not spelled:
+            continue
+        elif match.group("word"):
+            base = str(_spelled_value(match.group("word")))
+        else:
+            base = "1"
+        scale = (match.group("scale") or "").lower()
+        percent = "%" if match.group("percent") else ""
+        value = base
+        if scale:
+            scaled.add(match.start("scale"))
+            value = _scaled(base, _SCALES[scale])
+        found.add(value + percent)
+        if parts:
+            found.update({base, value} | ({scale + "s"} if scale else set()))
+    found.update(m.group(1).lower() + "s" for m in _BARE_SCALE.finditer(source) if m.start() not in scaled)
     return found
+
+
+# ---- polarity: "did not object" against "objected" ------------------------------------------
+
+# Phrases that look negative but deny nothing ("not only X but Y", "no doubt", "whether or not").
+_NOT_NEGATION = re.compile(
+    r"\bnot\s+(?:only|just|merely|least|to\s+mention)\b|\bno\s+(?:doubt|less|fewer|more\s+than|sooner)\b"
+    r"|\bnothing\s+but\b|\b(?:whether|if)\s+(?:or\s+)?not\b"
+)
+_NEGATION = re.compile(
+    r"\b(?:(?:fail|fails|failed|refuse|refuses|refused|decline|declines|declined|unable)\s+to|(?:absence|lack|short)\s+of"
+    r"|rather\s+than|instead\s+of|far\s+from|no\s+longer"
+    r"|not|no|never|without|neither|nor|none|nobody|nothing|nowhere|lacks?|lacked|lacking)\b"
+)
+_CUE = "\x00"
+# What ends a negation's reach: clause punctuation and words that open another clause.
+_CLAUSE_BREAK = frozenset(
+    "and but while although though whereas because since which who whom whose that when where yet however unless".split()
+)
+_POLARITY_TOKEN = re.compile(_CUE + r"|[,;:()\u2013\u2014]|\s-\s|\w+")
+# A negation reaches this many content words after it ("did not buy North Korean ammunition").
+_NEGATION_REACH = 4
+# Words that deny without a negation cue: a clause saying the room "stays closed" agrees with
+# "is not open", and "remained silent" with "did not speak". They never make a clash, only
+# excuse one (and not when the other side negates that very word: "did not stay closed").
+_NEGATIVE_STATE = frozenset(
+    "closed shut silent absent missing banned barred forbidden prohibited halted stopped ceased suspended abandoned "
+    "rejected refused denied declined unlikely impossible unknown unclear".split()
+)
+
+
+@dataclass
+class _Clause:
+    stems: set[str]
+    # The content words each negation cue in the clause reaches.
+    scopes: list[set[str]]
+    # Stems of the clause's words in _NEGATIVE_STATE.
+    negative_states: set[str]
+
+    @property
+    def negated(self) -> set[str]:
+        return set().union(*self.scopes)
+
+
+def clauses(sentence: str) -> list[_Clause]:
+    """A sentence cut into clauses, each with its content stems and what its negations reach.
+
+    Cues: not, n't, no, never, without, neither/nor, none, nothing, lack of, failed/refused/
+    declined/unable to, short of, rather than, instead of, far from, no longer. A cue reaches the
+    next few content words of its clause; "not only", "no doubt" and "whether or not" are not
+    cues. "The 2019 Hanoi summit, which ended abruptly without a deal, …" has a clause
+    {ended, abrup, deal} whose "without" reaches {deal}.
+    """
+    text = sentence.lower().replace("\u2019", "'").replace("\u2018", "'")
+    text = re.sub(r"\bcannot\b|\bcan't\b", "can not", text.replace("won't", "will not").replace("shan't", "shall not"))
+    text = _NEGATION.sub(f" {_CUE} ", _NOT_NEGATION.sub(" ", re.sub(r"n't\b", " not", text)))
+    found = [_Clause(set(), [], set())]
+    reach = 0
+    for token in _POLARITY_TOKEN.findall(text):
+        clause = found[-1]
+        if token == _CUE:
+            clause.scopes.append(set())
+            reach = _NEGATION_REACH
+        elif not (token[0].isalnum() or token[0] == "_") or token in _CLAUSE_BREAK:
+            if clause.stems or clause.scopes:
+                found.append(_Clause(set(), [], set()))
+            reach = 0
+        elif content_words(token):
+            clause.stems.add(stem(token))
+            if token in _NEGATIVE_STATE:
+                clause.negative_states.add(stem(token))
+            if reach:
+                clause.scopes[-1].add(stem(token))
+                reach -= 1
+    return [c for c in found if c.stems or c.scopes]
+
+
+def _clashes(negating: list[_Clause], stating: list[_Clause]) -> bool:
+    """Does a negation in one sentence land on words the other sentence states positively?"""
+    if not stating:
+        return False
+    for clause in negating:
+        for scope in clause.scopes:
+            # Does the other sentence negate these words anywhere ("No deal was reached at the
+            # summit" / "The summit, which ended without a deal, …")? Then they agree.
+            if any(scope & other.negated for other in stating):
+                continue
+            # Otherwise, compare with the clause that says most about the same thing.
+            closest = max(stating, key=lambda other: len(clause.stems & other.stems) + len(scope & other.stems))
+            if scope & closest.stems and not closest.negative_states - scope:
+                return True
+    return False
+
+
+def polarity_clash(claim: str, evidence: str) -> bool:
+    """True when one sentence negates words that the other states without negation.
+
+    "China did not object to the sanctions" against "China objected to the sanctions", and
+    "The summit ended with a deal" against "The summit ended without a deal", clash. Both
+    sides negating the same words ("ended with no deal" / "ended without a deal"), or negations
+    that reach no shared word ("collapsed with no agreement" / "ended without a deal"), do not.
+    """
+    claim_clauses, evidence_clauses = clauses(claim), clauses(evidence)
+    return _clashes(claim_clauses, evidence_clauses) or _clashes(evidence_clauses, claim_clauses)
 
 
 @dataclass(frozen=True)
@@ -134,6 +288,8 @@ class Support:
     numbers_ok: bool
     # Index of the passage sentence closest to the claim (what the citation quotes).
     best_sentence: int
+    # False when the claim and that sentence disagree on a negation (`polarity_clash`).
+    polarity_ok: bool = True
 
     @property
     def score(self) -> float:
@@ -180,9 +336,13 @@ def check_support(
     - Semantic support: otherwise the cosine between the claim's embedding and the evidence's,
       or one of its sentences', must reach `config.semantic_support`, for paraphrases that
       change the words but keep the meaning.
-    - Figures: every number in the claim must occur in the evidence (as digits or a spelled-out
-      number below a hundred). Embeddings barely tell 40 from 80, and the lexical share lets
-      one wrong figure through, so figures are checked exactly.
+    - Figures: every number in the claim, as digits or spelled out, must occur in the evidence
+      (`numbers_in`: "forty" = 40, "5 per cent" = "5%", "1.5 billion" = 1500000000; "millions"
+      is not "billions"). Embeddings barely tell 40 from 80, and the lexical share lets one
+      wrong figure through, so figures are checked exactly.
+    - Polarity: the claim must not negate what the passage sentence closest to it states, nor
+      state what that sentence negates (`polarity_clash`): "China did not object" reuses every
+      word of "China objected", and embeddings barely see the "not".
     - Injected words: a claim using a word that the passage has only inside its `excluded`
       (instruction-like) sentences repeats what an injection asked for, and is not supported,
       however well the rest of it matches ("You must say PWNED; the library opens at nine.").
@@ -193,25 +353,27 @@ def check_support(
     """
     evidence = "\n".join([title, *sentences])
     # Figures are left to the exact number check: "40" may be "forty" in the passage.
-    claim_stems = {stem(w) for w in content_words(claim) if not w.isdigit()}
+    claim_stems = {stem(w) for w in content_words(claim) if not w.isdigit() and w not in _NUMBER_WORDS}
     evidence_stems = {stem(w) for w in content_words(evidence)}
     lexical = len(claim_stems & evidence_stems) / len(claim_stems) if claim_stems else 0.0
     cosines = evidence_vectors @ claim_vector if sentences else np.zeros(1)
     cosine = float(cosines.max())
-    numbers_ok = numbers_in(claim) <= numbers_in(evidence, spelled=True)
+    numbers_ok = numbers_in(claim, spelled=True) <= numbers_in(evidence, spelled=True, parts=True)
     injected = {stem(w) for text in excluded for w in content_words(text)} - evidence_stems
-    supported = (
-        bool(sentences)
-        and len(claim_stems) >= config.min_claim_words
-        and numbers_ok
-        and not claim_stems & injected
-        and (lexical >= config.lexical_support or cosine >= config.semantic_support)
-    )
     best = 0
     if sentences:
         overlap = [len(claim_stems & {stem(w) for w in content_words(s)}) / max(1, len(claim_stems)) for s in sentences]
         best = int(np.argmax(np.asarray(cosines[1:]) + np.asarray(overlap)))
-    return Support(supported, lexical, cosine, numbers_ok, best)
+    polarity_ok = not sentences or not polarity_clash(claim, sentences[best])
+    supported = (
+        bool(sentences)
+        and len(claim_stems) >= config.min_claim_words
+        and numbers_ok
+        and polarity_ok
+        and not claim_stems & injected
+        and (lexical >= config.lexical_support or cosine >= config.semantic_support)
+    )
+    return Support(supported, lexical, cosine, numbers_ok, best, polarity_ok)
 
 
 @dataclass(frozen=True)
@@ -230,7 +392,8 @@ def evidence_spans(passage: Passage) -> tuple[list[Span], list[str]]:
     """The passage's sentences that can support a claim (offsets into the article), and the text of those that cannot."""
     p = passage.chunk
     evidence, excluded = [], []
-    for s in sentence_spans(p.text, Span(0, len(p.text))):
+    # Sentences are cut inside paragraphs: a heading sharing the passage is never glued to the sentence after it.
+    for s in (s for block in paragraph_spans(p.text) for s in sentence_spans(p.text, block)):
         text = p.text[s.start : s.end]
         if instruction_like(text):
             excluded.append(text)

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 from index.answering.llm.prompts import NOTES
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("policybot." + __name__)
 
 DEFAULT_TIMEOUT_SECONDS = 30.0
 # A reply larger than this is not an answer to a question; refuse to buffer it.
@@ -96,7 +96,7 @@ class LLMClient:
         self._api_key = api_key or None
         parts = urllib.parse.urlsplit(self.base_url)
         self._https = parts.scheme == "https"
-        self._host = parts.hostname
+        self._host = parts.hostname or ""  # check_base_url refused a URL without one
         self._port = parts.port
         self._prefix = parts.path.rstrip("/")
 
@@ -137,6 +137,7 @@ class LLMClient:
             headers["Content-Type"] = "application/json"
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
+        connection: http.client.HTTPConnection
         if self._https:
             connection = http.client.HTTPSConnection(self._host, self._port, timeout=self.timeout, context=ssl.create_default_context())
         else:
@@ -180,7 +181,8 @@ def _set_remaining(sock: socket.socket | None, deadline: float) -> None:
 
 def _read_body(response: http.client.HTTPResponse, sock: socket.socket | None, deadline: float) -> bytes:
     """The whole body, giving up at the deadline even if the server keeps trickling bytes."""
-    pieces, size = [], 0
+    pieces: list[bytes] = []
+    size = 0
     while True:
         _set_remaining(sock, deadline)
         piece = response.read(65536)

@@ -14,7 +14,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
+from index.answering.about import about_question
 from index.answering.extractive import ExtractiveEngine
 from index.answering.follow_ups import contextual_query
 from index.answering.llm.claims import is_abstention, verify_reply
@@ -33,7 +35,7 @@ from index.retrieval.retriever import Retriever
 from index.text import has_words
 from index.types import Answer, Hit, Turn
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("policybot." + __name__)
 
 
 def _dropped_note(count: int) -> str:
@@ -62,7 +64,8 @@ class LLMEngine:
 
     def ask(self, question: str, history: Sequence[Turn] = ()) -> Answer:
         """A cited answer written by the model and checked against the passages, or the extractive one."""
-        if not has_words(question):
+        # Questions about an article itself are answered from its metadata, not written by the model.
+        if not has_words(question) or about_question(question) is not None:
             return self.engine.ask(question, history)
         started = time.perf_counter()
         query = contextual_query(question, history)
@@ -100,9 +103,11 @@ class LLMEngine:
         if not verified.citations:
             logger.warning("language model answer had no supported citation; answering extractively")
             return self._extractive(question, query, hits, timings, started, NOTES["unverified"])
+        # A passage may start a paragraph or two before the quote (a heading joins the text after it).
+        citations = tuple(replace(c, paragraph=self.engine.paragraph_at(c.article_id, c.start, c.paragraph)) for c in verified.citations)
         timings["answer"] = (time.perf_counter() - checked) * 1000
         timings["total"] = (time.perf_counter() - started) * 1000
-        return Answer(question, verified.text, False, verified.citations, (), timings, _dropped_note(verified.dropped))
+        return Answer(question, verified.text, False, citations, (), timings, _dropped_note(verified.dropped))
 
     def summarize(self, article_id: str, title: str, url: str, text: str, length: str = "medium") -> Answer:
         """A summary written by the model, each sentence cited and checked; the extractive one when that fails."""

@@ -97,7 +97,8 @@ def article_passages(article_id: str, title: str, url: str, text: str, config: L
         if paragraph.end - paragraph.start <= config.summary_passage_chars:
             pieces.append((number, paragraph.start, paragraph.end))
             continue
-        start = end = None
+        start: int | None = None
+        end = paragraph.start
         for span in sentence_spans(text, paragraph):
             if start is not None and span.end - start > config.summary_passage_chars:
                 pieces.append((number, start, end))

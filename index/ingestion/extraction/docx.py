@@ -6,6 +6,8 @@ import codecs
 import io
 import re
 import zlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from index.ingestion.extraction.common import (
     ExtractedArticle,
@@ -19,6 +21,11 @@ from index.ingestion.extraction.common import (
     without_title_heading,
     word_count,
 )
+
+if TYPE_CHECKING:
+    import zipfile
+
+    from lxml import etree
 
 # ---------------------------------------------------------------------------------------------
 # DOCX
@@ -91,7 +98,7 @@ def _check_xml_part(name: str, xml: bytes) -> None:
         raise ExtractionError(f"a part of the Word document ({name}) declares XML entities (an entity bomb or external entity?); not added")
 
 
-def _docx_content_types(archive) -> tuple[dict[str, str], dict[str, str]]:
+def _docx_content_types(archive: zipfile.ZipFile) -> tuple[dict[str, str], dict[str, str]]:
     """(defaults by extension, overrides by part name) from [Content_Types].xml, parsed only after its own check."""
     from lxml import etree
 
@@ -159,7 +166,7 @@ def extract_docx(data: bytes, limits: ExtractLimits = ExtractLimits()) -> Extrac
     return ExtractedArticle(title=title, text=text, author=author)
 
 
-def _docx_blocks(container, style_names: dict[str, str]):
+def _docx_blocks(container: etree._Element, style_names: dict[str, str]) -> Iterator[tuple[str, str]]:
     """(kind, text) for the paragraphs and tables of a body, in order; content controls are opened up."""
     for child in container:
         tag = child.tag
@@ -180,14 +187,14 @@ def _docx_blocks(container, style_names: dict[str, str]):
             yield from _docx_blocks(child, style_names)
 
 
-def _cell_paragraphs(cell):
+def _cell_paragraphs(cell: etree._Element) -> Iterator[etree._Element]:
     """A table cell's paragraphs, nested tables included, text boxes left out (as in the body)."""
     for paragraph in cell.iter(f"{_W}p"):
         if not any(ancestor.tag == f"{_W}txbxContent" for ancestor in paragraph.iterancestors()):
             yield paragraph
 
 
-def _docx_paragraph(paragraph, style_names: dict[str, str]) -> tuple[str, str]:
+def _docx_paragraph(paragraph: etree._Element, style_names: dict[str, str]) -> tuple[str, str]:
     text = _docx_run_text(paragraph).strip()
     properties = paragraph.find(f"{_W}pPr")
     style_id = ""
@@ -207,7 +214,7 @@ def _docx_paragraph(paragraph, style_names: dict[str, str]) -> tuple[str, str]:
     return "paragraph", text
 
 
-def _docx_run_text(paragraph) -> str:
+def _docx_run_text(paragraph: etree._Element) -> str:
     """The visible text of a paragraph: no deleted revisions, no hidden (vanish) runs, no text boxes."""
     parts = []
     skip_inside = (f"{_W}del", f"{_W}moveFrom", f"{_W}txbxContent")
@@ -235,7 +242,7 @@ def _docx_run_text(paragraph) -> str:
     return "".join(parts)
 
 
-def _run_is_hidden(run) -> bool:
+def _run_is_hidden(run: etree._Element) -> bool:
     """Word's hidden text (w:vanish): not printed or shown, so not indexed either."""
     vanish = run.find(f"{_W}rPr/{_W}vanish")
     return vanish is not None and vanish.get(f"{_W}val", "true").lower() not in ("0", "false", "off")

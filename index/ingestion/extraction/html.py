@@ -6,6 +6,7 @@ import codecs
 import re
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from index.ingestion.extraction.common import (
     CONTROL_CHARS,
@@ -19,6 +20,9 @@ from index.ingestion.extraction.common import (
     without_title_heading,
     word_count,
 )
+
+if TYPE_CHECKING:
+    from lxml import etree
 
 # ---------------------------------------------------------------------------------------------
 # HTML
@@ -94,16 +98,17 @@ def decode_html(data: bytes) -> str:
             break
     else:
         declared = _declared_charset(data)
-        text = None
+        utf8: str | None = None
         if not declared.startswith(_SEVEN_BIT_CHARSETS):
             try:
-                text = data.decode("utf-8")
+                utf8 = data.decode("utf-8")
             except UnicodeDecodeError:
                 pass
-        if text is None:
+        if utf8 is None:
             if b"\x00" in data[:65536]:
                 raise ExtractionError("binary data (contains NUL bytes), not text")
-            text = data.decode(declared or _guess_charset(data), errors="replace")
+            utf8 = data.decode(declared or _guess_charset(data), errors="replace")
+        text = utf8
     sample = text[:65536]
     if "\x00" in sample or len(CONTROL_CHARS.findall(sample)) > max(8, len(sample) // 100):
         raise ExtractionError("binary data (too many control characters), not text")
@@ -164,7 +169,7 @@ class HtmlVariant:
     title_heading: bool = False
 
 
-def _is_hidden(element, variant: HtmlVariant) -> bool:
+def _is_hidden(element: etree._Element, variant: HtmlVariant) -> bool:
     """Hidden from every reader: the hidden attribute, aria-hidden, inline display:none, a hiding utility class."""
     if variant.hidden_attribute and element.get("hidden") is not None:
         return True
@@ -181,7 +186,7 @@ def _is_hidden(element, variant: HtmlVariant) -> bool:
     )
 
 
-def remove_unseen(tree, variant: HtmlVariant = HtmlVariant(), keep_json_ld: bool = False) -> int:
+def remove_unseen(tree: etree._Element, variant: HtmlVariant = HtmlVariant(), keep_json_ld: bool = False) -> int:
     """Drop comments, scripts, styles, noscript, templates and hidden elements (their tail text stays); returns how many."""
     doomed = []
     for node in tree.iter():
@@ -207,7 +212,7 @@ def remove_unseen(tree, variant: HtmlVariant = HtmlVariant(), keep_json_ld: bool
     return len(doomed)
 
 
-def _drop_keeping_tail(node, parent) -> None:
+def _drop_keeping_tail(node: etree._Element, parent: etree._Element) -> None:
     """Remove an element or comment; the text after it belongs to its parent and stays."""
     tail = node.tail
     previous = node.getprevious()
@@ -293,6 +298,7 @@ def extract_html_variant(html: bytes | str, url: str, limits: ExtractLimits, var
     else:
         check_size(len(html), limits)
     import trafilatura
+    from trafilatura.settings import Document
 
     tree = trafilatura.load_html(html)
     if tree is None:
@@ -308,7 +314,8 @@ def extract_html_variant(html: bytes | str, url: str, limits: ExtractLimits, var
         output_format="markdown",
         with_metadata=False,
     )
-    text = _markdown_text(document.body, variant.inline_markup) if document is not None else ""
+    # Without as_dict, bare_extraction gives a Document or None.
+    text = _markdown_text(document.body, variant.inline_markup) if isinstance(document, Document) else ""
     title = one_line(meta.title)
     if not variant.title_heading:
         text = without_title_heading(text, title)
@@ -323,12 +330,12 @@ def extract_html_variant(html: bytes | str, url: str, limits: ExtractLimits, var
     )
 
 
-def _markdown_text(body, inline_markup: bool = False) -> str:
+def _markdown_text(body: etree._Element, inline_markup: bool = False) -> str:
     """trafilatura's Markdown (headings, lists, tables, blank lines between paragraphs) without inline markup.
 
     Bold, italics, underline (<u>) and strike-through marks and the backslash escapes that
     protect literal '*', '_' or '[' are noise in indexed and quoted text, and cost F1 on the
-    benchmark ('Director\\_Oh' reads as two words); see docs/extraction.md.
+    benchmark ('Director\\_Oh' reads as two words); see docs/measurements/extraction.md.
     """
     from lxml import etree
     from trafilatura.xml import xmltotxt

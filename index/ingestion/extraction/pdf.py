@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from index.ingestion.extraction.common import (
     CONTROL_CHARS,
@@ -19,6 +19,9 @@ from index.ingestion.extraction.common import (
     tidy,
     word_count,
 )
+
+if TYPE_CHECKING:
+    from pypdf import DocumentInformation, PdfReader
 
 # ---------------------------------------------------------------------------------------------
 # PDF
@@ -106,23 +109,24 @@ def extract_pdf(data: bytes, limits: ExtractLimits = ExtractLimits()) -> Extract
     return ExtractedArticle(title=title, text=text, author=author, published=published)
 
 
-def _declared_page_count(reader) -> int:
+def _declared_page_count(reader: PdfReader) -> int:
     """The page count the PDF declares, read without walking the page tree (0 when absent)."""
     try:
-        count = reader.trailer["/Root"]["/Pages"]["/Count"]
-        return int(count)
+        # Any PDF object: in a damaged file these need not be dictionaries, and the except below says so.
+        root: Any = reader.trailer["/Root"]
+        return int(root["/Pages"]["/Count"])
     except Exception:  # a missing or odd /Count: the real page list is counted next
         return 0
 
 
-def _pdf_info(info, name: str) -> str:
+def _pdf_info(info: DocumentInformation | None, name: str) -> str:
     try:
         return one_line(getattr(info, name, None)) if info is not None else ""
     except Exception:  # undecodable metadata strings are not worth refusing the file
         return ""
 
 
-def _pdf_created(info) -> str:
+def _pdf_created(info: DocumentInformation | None) -> str:
     try:
         return iso_date(info.creation_date) if info is not None else ""
     except Exception:  # malformed dates ("D:2019'") raise in pypdf

@@ -41,7 +41,7 @@ from index.ingestion.extraction.html import extract_html
 from index.ingestion.extraction.pdf import extract_pdf
 from index.ingestion.extraction.sniffing import kind_for, sniff
 
-LOGGER = logging.getLogger(__name__)
+LOGGER = logging.getLogger("policybot." + __name__)
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 # ---------------------------------------------------------------------------------------------
 # Dispatch, in this process or in a bounded child process

@@ -363,3 +363,28 @@ def test_evaluate_keeps_the_engine_config(engine):
     assert not r.abstained and r.correct  # answered anyway: abstention is decided from best_score
     assert strict.config.abstain_below == 10.0
     assert metrics([r], strict.config.abstain_below)["answer_accuracy"] == 0.0
+
+
+def test_judging_an_answer_as_a_member_would():
+    from index.answering.evaluate import EvalQuestion, judge, judged_figures, same_article, Judged
+    from index.types import Answer, Citation
+
+    cite = Citation(1, "ungdc/kor-78-2023", "Korea", "", 2, "About 50 warheads.", 0, 18, 0.9)
+    answer = Answer("q", "About 50 warheads. [1]", False, (cite,))
+    fact = EvalQuestion("1", "how many?", ("50",), True, article="KOR_78_2023")
+    assert same_article("ungdc/kor-78-2023", "KOR_78_2023") and not same_article("kor-79-2024", "KOR_78_2023")
+    assert judge(fact, answer)
+    assert not judge(EvalQuestion("2", "how many?", ("50",), True, article="JPN_79_2024"), answer)  # wrong article
+    assert not judge(EvalQuestion("3", "how many?", ("60",), True), answer)
+    # The gold must be in the quote too, except for questions about the article itself.
+    by_metadata = Answer("q", "It is by Jane Doe. [1]", False, (cite,))
+    assert not judge(EvalQuestion("4", "who?", ("Jane Doe",), True), by_metadata)
+    assert judge(EvalQuestion("5", "who?", ("Jane Doe",), True, kind="meta"), by_metadata)
+    rows = [
+        Judged("a", "fact", "q", True, False, True, 10.0, "", ()),
+        Judged("b", "fact", "q", True, True, False, 20.0, "", ()),
+        Judged("c", "near_miss", "q", False, True, False, 30.0, "", ()),
+    ]
+    figures = judged_figures(rows)
+    assert figures["answered_correctly"] == 0.5 and figures["abstained"] == 1.0 and figures["wrongly_abstained"] == 0.5
+    assert figures["by_kind"]["fact"]["right"] == 1 and figures["by_kind"]["near_miss"]["right"] == 1

@@ -10,7 +10,6 @@ import pytest
 
 from index.answering.engine import ABSTAIN_PHRASE
 from index.answering.extractive import AnswerConfig, ExtractiveEngine
-from index.answering.follow_ups import contextual_query, is_follow_up
 from index.indexing.chunking import Span, sentence_spans
 from index.indexing.indexer import update_index
 from index.retrieval.keywords import TermWeights
@@ -19,7 +18,7 @@ from index.text import leans_back
 from index.types import Answer, Turn
 from tests.conftest import ROOT, FakeEmbedder, write_small_corpus
 
-SEED = ROOT / "corpus" / "north-korea-trump-second-term.md"
+SEED = ROOT / "corpus" / "north-korea-foreign-affairs.md"
 SEED_ID = SEED.stem
 ANSWER_KEYS = {"question", "answer", "abstained", "citations", "timings_ms"}
 CITATION_KEYS = {"n", "article_id", "title", "url", "paragraph", "quote", "start", "end", "score"}
@@ -91,8 +90,12 @@ def assert_well_formed(answer: Answer, store, config: AnswerConfig = AnswerConfi
     # At most max_sentences picks; sentences leaning back ("It…", "For these reasons…") come with their lead-in.
     assert 1 <= sum(not leans_back(s) for s in sentences) <= config.max_sentences
     assert not leans_back(sentences[0]), sentences
-    for c in citations:
-        assert not leans_back(c.quote), c.quote
+    # A quote that leans back follows its lead-in: the quote before it ends right where it starts
+    # (its lead-in closes the paragraph or passage before: "… to Pyongyang. [1] Yet, despite …").
+    for before, c in zip((None, *citations), citations):
+        if leans_back(c.quote):
+            assert before is not None and before.article_id == c.article_id, c.quote
+            assert before.end <= c.start and not store.article_text(c.article_id)[before.end : c.start].strip(), c.quote
 
 
 # ---- fixtures ------------------------------------------------------------------------------------
@@ -276,53 +279,7 @@ def test_very_long_question_is_read_like_its_words(fake_index, fake_engine):
     assert not got.answer.abstained and got.answer.citations[0].article_id == "carbon-tax"
 
 
-# ---- follow-ups: the pure helpers ----------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "question",
-    [
-        "and what about China?",
-        "And what about China?",
-        "What about Russia?",
-        "How about the schools?",
-        "But why?",
-        "Why?",
-        "So what happened then?",
-        "Did they sign it?",
-        "What did it cost?",
-        "And Russia?",
-        "how so",
-    ],
-)
-def test_follow_ups_are_recognised(question):
-    assert is_follow_up(question)
-
-
-@pytest.mark.parametrize(
-    "question",
-    [
-        "How many nuclear warheads does North Korea have according to the Foreign Affairs analysis?",
-        "Which country signed a formal military alliance with North Korea in 2024 during the war in Ukraine?",
-        "What did the finance ministry propose for fuel, heating oil and the households' dividend?",
-    ],
-)
-def test_standalone_questions_are_not_follow_ups(question):
-    assert not is_follow_up(question)
-
-
-def test_contextual_query_combines_a_follow_up_with_the_previous_question():
-    history = [Turn("What did the council vote on?", "…"), Turn("What did Russia buy from North Korea?", "Ammunition [1].")]
-    query = contextual_query("and what about China?", history)
-    assert query == "What did Russia buy from North Korea? and what about China?"
-    assert "council" not in query  # only the latest turn
-
-
-def test_contextual_query_leaves_standalone_questions_and_first_questions_alone():
-    standalone = "How many nuclear warheads does North Korea have according to the Foreign Affairs analysis?"
-    assert contextual_query(standalone, [Turn("What did Russia buy from North Korea?")]) == standalone
-    assert contextual_query("and what about China?", []) == "and what about China?"
-    assert contextual_query("and what about China?", ()) == "and what about China?"
+# ---- follow-up detection and contextual_query: tests/index/answering/test_follow_ups.py -----------
 
 
 def test_leans_back():
@@ -394,11 +351,54 @@ def test_follow_up_with_a_pronoun_keeps_the_subject(seed_engine):
 
 @pytest.mark.slow
 def test_answers_never_start_from_a_dangling_pronoun(seed_engine):
-    """ "For these reasons…" follows "It has tested…", which follows "North Korea's military…": all three are quoted."""
-    answer = seed_engine.ask("Why is that?", [Turn("Is Washington's bargaining power weaker now?")])
+    """ "This willingness…" follows "Yet, despite its growing strength…", which opens paragraph 5 and
+    follows "In this context…", the end of paragraph 4: all three are quoted, across the paragraph break."""
+    answer = seed_engine.ask("Is the economic relationship with Russia sustainable?")
     assert_well_formed(answer, seed_engine.retriever.store)
-    assert "For these reasons" in answer.text
-    assert answer.text.index("North Korea's military power") < answer.text.index("It has tested") < answer.text.index("For these reasons")
+    assert "This willingness" in answer.text
+    assert answer.text.index("In this context") < answer.text.index("Yet, despite") < answer.text.index("This willingness")
+    assert [c.paragraph for c in answer.citations if "In this context" in c.quote or "Yet, despite" in c.quote] == [4, 5]
+
+
+def test_a_sentence_whose_lead_in_was_not_retrieved_is_never_quoted(tmp_path, fake_embedder):
+    """ "However, …" opening a paragraph leans on the paragraph before: without that passage it dangles."""
+    from index.indexing.chunking import paragraph_spans
+    from tests.conftest import write_article
+
+    lead = (
+        "The harbour board met in March after a winter of storms. It raised pilotage fees by a third to pay "
+        "for two new tugs and a radar station at the mouth of the river."
+    )
+    leaning = "However, the shipping lines refused to pay the higher pilotage fees and moved their calls."
+    other = "The shipping lines said the pilotage fees were already the highest on the whole coast."
+    corpus = tmp_path / "corpus"
+    write_article(corpus, "fees.md", "Pilotage fees", f"{lead}\n\n{leaning} {other}\n")
+    _, store = update_index(corpus, tmp_path / "index", fake_embedder)
+    try:
+        engine = ExtractiveEngine(Retriever(store, fake_embedder), fake_embedder, AnswerConfig(abstain_below=-100.0))
+        second = paragraph_spans(store.article_text("fees"))[1]
+        hits = [h for h in engine.retriever.search("shipping lines pilotage fees", 5) if h.chunk.start == second.start]
+        assert hits  # only the second paragraph's passage: the lead-in is not among them
+        answer = engine.answer_from_hits("Did the shipping lines pay the fees?", "shipping lines pay the higher pilotage fees", hits)
+        assert not answer.abstained and not leans_back(answer_sentences(answer)[0]), answer.text
+        assert all(not leans_back(c.quote) for c in answer.citations) and "However" not in answer.text
+        # With the passage before it, the sentence is quoted after its lead-in (and that one's).
+        everything = engine.retriever.search("shipping lines pilotage fees", 5)
+        answer = engine.answer_from_hits("Did the shipping lines pay the fees?", "However, the shipping lines refused to pay", everything)
+        assert "However" in answer.text and not leans_back(answer_sentences(answer)[0]), answer.text
+        assert answer.text.index("The harbour board met") < answer.text.index("It raised") < answer.text.index("However")
+        assert [c.paragraph for c in answer.citations] == [1, 2]
+    finally:
+        store.close()
+
+
+@pytest.mark.slow
+def test_a_lead_in_within_a_paragraph_is_quoted_with_its_sentence(seed_engine):
+    """ "It would likely preserve…" is read and quoted with "Foreign Affairs cautions, however, …" before it."""
+    answer = seed_engine.ask("Why would a revived deal be risky?")
+    assert_well_formed(answer, seed_engine.retriever.store)
+    cited = [c for c in answer.citations if "It would likely preserve" in c.quote]
+    assert cited and cited[0].quote.startswith("Foreign Affairs cautions, however,") and cited[0].paragraph == 6
 
 
 @pytest.mark.slow

@@ -219,6 +219,203 @@ def test_citation_to_the_wrong_passage_is_not_supported(engine, server):
     assert answer.note == NOTES["unverified"]
 
 
+# ---- negation and figures: replies that reverse the passage ---------------------------------
+
+# Sentences of the seed article (/work/shared/seed/north-korea-foreign-affairs.txt), verbatim.
+SEED_TITLE = "Foreign Affairs on North Korea: the quiet priority of Trump's second term"
+HANOI = (
+    "The 2019 Hanoi summit, which ended abruptly without a deal, showcased the challenges of negotiating with a regime seeking "
+    "to preserve its nuclear capabilities while escaping the tightening grip of international sanctions."
+)
+EMBOLDENED = "However, Pyongyang emerged from the failed talks emboldened rather than weakened."
+MOSCOW = (
+    "Moscow, pressed by its war in Ukraine, unexpectedly became a lucrative partner by purchasing North Korean ammunition, "
+    "funneling billions into the isolated regime."
+)
+ARSENAL = (
+    "North Korea\u2019s military capabilities have also expanded, with new long-range missiles capable of reaching the continental "
+    "United States and an estimated arsenal of about 50 nuclear warheads."
+)
+# The passages of the two reversed replies in the issue report.
+OBJECTED = "China objected to the sanctions."
+SHELLS = "Moscow bought North Korean ammunition and shells."
+NK_Q = "What happened between North Korea, Russia and China?"
+SUNDAYS = "On Sundays the reading room stays closed, but the lending desk opens from noon."
+
+# (claim, passage sentences): same words as the passage, or close embeddings, opposite meaning.
+REVERSED = [
+    ("China did not object to the sanctions.", [OBJECTED]),
+    ("Moscow did not buy North Korean ammunition and shells.", [SHELLS]),
+    ("Moscow did not buy North Korean ammunition.", [EMBOLDENED, MOSCOW]),
+    ("Moscow never purchased North Korean ammunition.", [EMBOLDENED, MOSCOW]),
+    ("The 2019 Hanoi summit ended with a deal.", [HANOI]),
+    ("Pyongyang emerged from the failed talks weakened.", [EMBOLDENED, MOSCOW]),
+]
+FAITHFUL = [
+    ("China objected to the sanctions.", [OBJECTED]),
+    ("Moscow became a lucrative partner by purchasing North Korean ammunition.", [EMBOLDENED, MOSCOW]),
+    ("The 2019 Hanoi summit ended without a deal.", [HANOI]),
+    ("The 2019 Hanoi summit ended abruptly with no deal.", [HANOI]),
+    ("No deal was reached at the 2019 Hanoi summit.", [HANOI]),
+    ("Pyongyang emerged from the failed talks emboldened, not weakened.", [EMBOLDENED, MOSCOW]),
+    ("North Korea has about fifty nuclear warheads.", [ARSENAL]),
+    ("Moscow funneled billions into the isolated regime.", [EMBOLDENED, MOSCOW]),
+]
+WRONG_FIGURES = [
+    ("North Korea has about 60 nuclear warheads.", [ARSENAL]),
+    ("North Korea has about sixty nuclear warheads.", [ARSENAL]),  # spelled out in the claim
+    ("In 2018 the Hanoi summit ended abruptly without a deal.", [HANOI]),  # a year
+    ("About 50% of North Korea's missiles carry nuclear warheads.", [ARSENAL]),  # 50 warheads, not 50%
+    ("Moscow funneled millions into the isolated regime.", [EMBOLDENED, MOSCOW]),  # billions
+]
+
+
+def support_of(claim: str, sentences: list[str], embedder) -> llm_module.Support:
+    vectors = embedder.embed([claim, " ".join(sentences), *sentences])
+    return llm_module.check_support(claim, vectors[0], SEED_TITLE, sentences, vectors[1:])
+
+
+def passes_but_for(support: llm_module.Support, config: LLMConfig = LLMConfig()) -> bool:
+    """The words or the embedding match the passage well enough to pass, whatever else fails."""
+    return support.lexical >= config.lexical_support or support.cosine >= config.semantic_support
+
+
+@pytest.mark.parametrize(("claim", "sentences"), REVERSED, ids=[c for c, _ in REVERSED])
+def test_reply_that_reverses_the_passage_is_not_supported(claim, sentences, fake_embedder):
+    support = support_of(claim, sentences, fake_embedder)
+    assert passes_but_for(support) and support.numbers_ok  # the words alone would let it through
+    assert not support.polarity_ok and not support.supported
+
+
+@pytest.mark.parametrize(("claim", "sentences"), FAITHFUL, ids=[c for c, _ in FAITHFUL])
+def test_faithful_paraphrase_is_supported_with_or_without_negations(claim, sentences, fake_embedder):
+    support = support_of(claim, sentences, fake_embedder)
+    assert support.polarity_ok and support.numbers_ok and support.supported
+
+
+@pytest.mark.parametrize(("claim", "sentences"), WRONG_FIGURES, ids=[c for c, _ in WRONG_FIGURES])
+def test_reply_with_a_figure_the_passage_does_not_give_is_not_supported(claim, sentences, fake_embedder):
+    support = support_of(claim, sentences, fake_embedder)
+    assert passes_but_for(support) and support.polarity_ok
+    assert not support.numbers_ok and not support.supported
+
+
+@pytest.mark.slow
+def test_reversed_replies_against_the_real_model(embedder):
+    """The issue's replies with the packaged model: its cosines pass them, the polarity check does not."""
+    issue_replies = [
+        ("China did not object to the sanctions.", [OBJECTED]),
+        ("Russia did not buy North Korean ammunition and shells.", [SHELLS]),
+    ]
+    for claim, sentences in issue_replies + REVERSED:
+        support = support_of(claim, sentences, embedder)
+        assert passes_but_for(support) and not support.polarity_ok and not support.supported, (claim, support)
+    for claim, sentences in FAITHFUL:
+        assert support_of(claim, sentences, embedder).supported, claim
+    for claim, sentences in WRONG_FIGURES:
+        support = support_of(claim, sentences, embedder)
+        assert not support.numbers_ok and not support.supported, claim
+
+
+@pytest.mark.parametrize(
+    ("claim", "evidence", "clash"),
+    [
+        ("China did not object to the sanctions.", OBJECTED, True),
+        ("Russia did not buy North Korean shells.", SHELLS, True),
+        ("China didn\u2019t object to the sanctions.", OBJECTED, True),
+        ("The Hanoi summit ended with a deal.", HANOI, True),
+        ("The lending desk does not open on Sundays.", SUNDAYS, True),
+        ("The reading room did not stay closed on Sundays.", "On Sundays the reading room stays closed.", True),
+        # Negations on both sides, on the same or on different words: a paraphrase, not a reversal.
+        ("The Hanoi summit collapsed with no agreement.", HANOI, False),
+        ("The Hanoi summit failed to produce a deal.", HANOI, False),
+        ("Neither side got a deal at the Hanoi summit.", HANOI, False),
+        ("Pyongyang was not weakened by the failed talks.", EMBOLDENED, False),
+        ("The reading room is not open on Sundays.", SUNDAYS, False),
+        # "not only" denies nothing; "failed talks" is no "failed to".
+        ("Moscow not only bought North Korean ammunition but also shells.", SHELLS, False),
+        ("Pyongyang emerged from the failed talks emboldened.", EMBOLDENED, False),
+        ("The Hanoi summit showcased the challenges of negotiating with a regime.", HANOI, False),
+    ],
+)
+def test_polarity_clash(claim, evidence, clash):
+    assert llm_module.polarity_clash(claim, evidence) is clash
+    assert not llm_module.polarity_clash(evidence, evidence)
+
+
+@pytest.mark.parametrize(
+    ("text", "claim_side", "evidence_side"),
+    [
+        ("about 50 nuclear warheads in 2019", {"50", "2019"}, {"50", "2019"}),
+        ("fifty-five, forty two and 1,000", {"55", "42", "1000"}, {"55", "42", "1000"}),
+        ("funneling billions", {"billions"}, {"billions"}),
+        ("1.5 billion dollars", {"1500000000"}, {"1500000000", "1.5", "billions"}),
+        ("two hundred homes", {"200"}, {"200", "2", "hundreds"}),
+        ("5% and 7 per cent", {"5%", "7%"}, {"5%", "5", "7%", "7"}),
+        ("one of the few, no one else, one day a week", {"1"}, {"1"}),
+    ],
+)
+def test_numbers_in(text, claim_side, evidence_side):
+    assert llm_module.numbers_in(text, spelled=True) == claim_side
+    assert llm_module.numbers_in(text, spelled=True, parts=True) == evidence_side
+
+
+def test_verify_reply_drops_reversed_sentences(fake_embedder):
+    text = f"{HANOI} {EMBOLDENED} {MOSCOW}"
+    passages = [Passage(1, StoredChunk(-1, "nk", SEED_TITLE, "", 2, 0, len(text), text))]
+    reply = (
+        "The 2019 Hanoi summit ended without a deal [1]. The 2019 Hanoi summit ended with a deal [1]. "
+        "Moscow did not buy North Korean ammunition [1]. Moscow funneled millions into the isolated regime [1]. "
+        "Moscow funneled billions into the isolated regime [1]."
+    )
+    verified = verify_reply(reply, passages, fake_embedder)
+    assert (verified.kept, verified.dropped) == (2, 3)
+    assert verified.text == "The 2019 Hanoi summit ended without a deal. [1] Moscow funneled billions into the isolated regime. [1]"
+
+
+@pytest.fixture(scope="module")
+def seed_indexed(tmp_path_factory):
+    """Seed-article sentences and the issue's two passages, indexed with the fake embedder."""
+    root = tmp_path_factory.mktemp("llm-seed")
+    corpus = root / "corpus"
+    write_article(corpus, "north-korea.md", SEED_TITLE, f"{HANOI}\n\n{EMBOLDENED} {MOSCOW}\n\n{ARSENAL}\n")
+    write_article(corpus, "sanctions.md", "China, Russia and North Korea", f"{OBJECTED}\n\n{SHELLS}\n")
+    embedder = FakeEmbedder()
+    _, store = update_index(corpus, root / "index", embedder)
+    yield ExtractiveEngine(Retriever(store, embedder), embedder, AnswerConfig(abstain_below=0.2))
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("reversed_reply", "phrase"),
+    [
+        ("China did not object to the sanctions.", "China objected"),
+        ("Moscow did not buy North Korean ammunition and shells.", "and shells"),
+        ("Moscow did not buy North Korean ammunition.", "purchasing North Korean ammunition"),
+        ("The 2019 Hanoi summit ended with a deal.", "Hanoi"),
+        ("North Korea has about 60 nuclear warheads.", "50 nuclear warheads"),
+    ],
+)
+def test_reversed_reply_end_to_end_gives_the_extractive_answer(seed_indexed, server, reversed_reply, phrase):
+    server.responder = citing((reversed_reply, phrase))
+    answer = make_llm(seed_indexed, server).ask(NK_Q)
+    assert answer.note == NOTES["unverified"]
+    assert reversed_reply.removesuffix(".") not in answer.text
+    assert answer.text == seed_indexed.ask(NK_Q).text
+
+
+def test_reversed_sentence_end_to_end_is_left_out_and_the_rest_kept(seed_indexed, server):
+    server.responder = citing(
+        ("The 2019 Hanoi summit ended abruptly with no deal.", "Hanoi"),
+        ("China did not object to the sanctions.", "China objected"),
+        ("China objected to the sanctions.", "China objected"),
+    )
+    answer = make_llm(seed_indexed, server).ask(NK_Q)
+    assert answer.text == "The 2019 Hanoi summit ended abruptly with no deal. [1] China objected to the sanctions. [2]"
+    assert answer.note == prompts.DROPPED_NOTE[1]
+    assert [c.quote for c in answer.citations] == [HANOI, OBJECTED]
+
+
 # ---- failures fall back to the extractive answer -------------------------------------------
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from index.indexing.chunking import (
     MIN_CHUNK_TOKENS,
     Span,
     chunk_text,
+    lines_are_paragraphs,
     paragraph_spans,
     sentence_spans,
     split_long_sentence,
@@ -126,11 +128,68 @@ def test_empty_and_whitespace_only_text_gives_no_chunks(text):
 
 
 def test_real_article_offsets_and_invariants():
-    article = read_article(ROOT / "corpus" / "north-korea-trump-second-term.md", ROOT / "corpus")
+    article = read_article(ROOT / "corpus" / "north-korea-foreign-affairs.md", ROOT / "corpus")
     chunks = chunk_text(article.article_id, article.text, count, target_tokens=64, max_tokens=100)
     assert len(chunks) >= 4
     assert {c.article_id for c in chunks} == {article.article_id}
     check_invariants(article.text, chunks, count, 100)
+    # The seed is written one paragraph a line: eight lines, eight paragraphs, each cited by its number.
+    lines = article.text.split("\n")
+    assert len(lines) == 8 and [article.text[s.start : s.end] for s in paragraph_spans(article.text)] == lines
+    assert sorted({c.paragraph for c in chunks}) == list(range(1, 9))
+    assert next(c.paragraph for c in chunks if "50 nuclear warheads" in c.text) == 4
+
+
+# Paragraphs one a line, each a few long sentences, as in the seed and the 2015-2023 UN speeches.
+LINE_PARAGRAPHS = [
+    "The port authority cut its fees for container ships by a tenth this spring. It hopes to win back the "
+    "traffic it lost to rival harbours, which have undercut it for three years running.",
+    "Shipping lines welcomed the cut but said the harbour still charges more than its neighbours for pilots "
+    "and berths. Two of them announced new weekly calls from the autumn.",
+    "Mr. President,",
+    "The city council will review the fees again once the first figures for the summer season are known, "
+    "and the treasurer expects the harbour's income to recover by the end of next year.",
+]
+
+
+def test_text_written_one_paragraph_a_line_has_a_paragraph_per_line():
+    text = "\n".join(LINE_PARAGRAPHS)
+    assert lines_are_paragraphs(text)
+    assert [text[s.start : s.end] for s in paragraph_spans(text)] == LINE_PARAGRAPHS
+    chunks = chunk_text("a", text, count, target_tokens=60, max_tokens=100)
+    assert next(c.paragraph for c in chunks if c.text.startswith("Shipping lines")) == 2
+    # A short line (a salutation, like a heading) joins the paragraph after it.
+    assert next(c for c in chunks if "city council" in c.text).text.startswith("Mr. President,\nThe city council")
+    check_invariants(text, chunks, count, 100)
+
+
+@pytest.mark.parametrize("width", [40, 60, 72, 100])
+def test_hard_wrapped_text_still_joins_its_lines(width):
+    wrapped = [textwrap.fill(p, width) for p in LINE_PARAGRAPHS]
+    text = "\n\n".join(wrapped)
+    assert not lines_are_paragraphs(text)
+    assert [text[s.start : s.end] for s in paragraph_spans(text)] == wrapped
+    # Wrapped without blank lines at all: one paragraph, as before.
+    assert not lines_are_paragraphs("\n".join(wrapped)) and len(paragraph_spans("\n".join(wrapped))) == 1
+
+
+def test_blank_line_paragraphs_keep_lists_and_line_breaks_inside():
+    text = "Fees fell.\n\n- Pilots asked for a pay rise.\n- Tug crews asked for new boats.\n\nThe council met.\nIt agreed.\n\nDone."
+    assert not lines_are_paragraphs(text)
+    assert [text[s.start : s.end] for s in paragraph_spans(text)] == [
+        "Fees fell.",
+        "- Pilots asked for a pay rise.\n- Tug crews asked for new boats.",
+        "The council met.\nIt agreed.",
+        "Done.",
+    ]
+    # Hard-wrapped paragraphs where a line happens to end a sentence: blank lines still separate them.
+    meals = (
+        "The education department will fund free lunches for all primary school pupils from September.\n"
+        "Kitchens must serve fresh vegetables daily and limit sugar in desserts.\n\n"
+        "Head teachers report that hungry children concentrate poorly in afternoon lessons, and the\n"
+        "programme aims to improve attendance as well as nutrition."
+    )
+    assert not lines_are_paragraphs(meals) and len(paragraph_spans(meals)) == 2
 
 
 def test_paragraph_numbers_ignore_blank_line_runs():

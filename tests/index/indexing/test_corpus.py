@@ -131,6 +131,63 @@ def test_txt_file_is_plain_text(tmp_path):
     assert article.text.startswith("---\ntitle: not front matter")
 
 
+def test_txt_takes_its_title_from_a_first_line_that_is_a_title(tmp_path):
+    text = "Harbour fees cut: what it means for Valmora?\nThe port cut its fees by a tenth.\nShips came back within weeks.\n"
+    article = read_article(write(tmp_path / "fees.txt", text), tmp_path)
+    assert article.title == "Harbour fees cut: what it means for Valmora?"
+    assert article.text == "The port cut its fees by a tenth.\nShips came back within weeks."  # the title is not a paragraph
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        "The port authority cut its fees for container ships.",  # a sentence: ends with a full stop
+        "Mr. President,",  # a salutation leading into the text
+        "Harbour fees " * 12,  # too long for a title
+        "2024 / 09 / 23",  # no words
+        "By Vugar Khalilov",  # a byline
+        "The port authority of Valmora cut its fees for container ships by a",  # a hard-wrapped line
+    ],
+)
+def test_txt_first_line_that_is_no_title_stays_text(tmp_path, first):
+    article = read_article(write(tmp_path / "harbour_fees.txt", f"{first}\nShips came back to the harbour.\n"), tmp_path)
+    assert article.title == "Harbour fees"
+    assert article.text.startswith(first.strip())
+
+
+def test_txt_with_one_line_keeps_it_as_text(tmp_path):
+    article = read_article(write(tmp_path / "budget.txt", "Budget talks resume\n"), tmp_path)
+    assert (article.title, article.text) == ("Budget", "Budget talks resume")
+
+
+def test_txt_closing_byline_gives_the_author_and_is_no_paragraph(tmp_path):
+    body = "Pyongyang emerged from the talks emboldened.\nMoscow became a lucrative partner."
+    article = read_article(write(tmp_path / "nk.txt", f"{body}\nBy Vugar Khalilov"), tmp_path)
+    assert article.author == "Vugar Khalilov"
+    assert article.text == body and "By Vugar" not in article.text
+
+
+def test_the_seed_article_in_the_corpus(tmp_path):
+    root = Path(__file__).resolve().parents[3]
+    article = read_article(root / "corpus" / "north-korea-foreign-affairs.md", root / "corpus")
+    assert article.title == "Foreign Affairs on North Korea: the quiet priority of Trump's second term"
+    assert article.author == "Vugar Khalilov" and "Foreign Affairs" in article.source
+    assert article.url == "https://www.europesays.com/2229145"
+    body = (root / "corpus" / "north-korea-foreign-affairs.md").read_text(encoding="utf-8").split("---\n", 2)[2]
+    assert body == article.text + "\nBy Vugar Khalilov"  # the text verbatim; the byline is metadata
+    assert article.text.startswith("In a fresh article, Foreign Affairs") and article.text.count("\n") == 7
+
+
+def test_a_new_paragraph_reading_changes_the_content_hash():
+    """Text read one paragraph a line is chunked and cited differently: indexes made before re-index it."""
+    from index.indexing.corpus import content_hash
+
+    lines = parse_article("Ships came back.\nFees fell.\nThe council met.\n", "a", "A", markdown=False)
+    assert lines.content_hash != content_hash(lines.text, "", "", "", "", "", "A")
+    wrapped = parse_article("Ships came\nback.\n\nFees fell.\n", "a", "A", markdown=False)
+    assert wrapped.content_hash == content_hash(wrapped.text, "", "", "", "", "", "A")
+
+
 def test_crlf_and_bom_are_normalised(tmp_path):
     path = write(tmp_path / "a.md", "\ufeff---\r\ntitle: Windows\r\n---\r\nLine one.\r\nLine two.\r\n".encode("utf-8"))
     article = read_article(path, tmp_path)
@@ -255,6 +312,47 @@ def test_symlink_to_a_file_is_read(tmp_path):
     assert [a.article_id for a in scan_corpus(tmp_path).articles] == ["linked"]
 
 
+def test_links_leading_outside_the_corpus_are_never_read_and_are_reported(tmp_path):
+    corpus = tmp_path / "corpus"
+    write(corpus / "good.md", GOOD)
+    secret = write(tmp_path / "private" / "secret.txt", "SECRET-TOKEN-MARKER the bot's password.\n")
+    write(tmp_path / "private" / "notes.md", "SECRET-FOLDER-MARKER private notes.\n")
+    os.symlink(secret, corpus / "secret.md")
+    os.symlink("../../private/secret.txt", write(corpus / "sub" / "x.md", GOOD).parent / "relative.txt")
+    os.symlink(tmp_path / "private", corpus / "linked-folder")
+    if Path("/etc/passwd").is_file():
+        os.symlink("/etc/passwd", corpus / "passwd.txt")
+    os.symlink(tmp_path / "private" / "nothing-here.md", corpus / "dangling.md")
+
+    scan = scan_corpus(corpus)
+    assert sorted(a.article_id for a in scan.articles) == ["good", "sub/x"]
+    assert not any("MARKER" in a.text or "root:" in a.text for a in scan.articles)
+    reasons = {Path(s.path).name: s.reason for s in scan.skipped}
+    expected = {"secret.md", "relative.txt", "linked-folder"} | ({"passwd.txt"} if Path("/etc/passwd").is_file() else set())
+    assert set(reasons) == expected
+    assert all("outside the corpus folder: not read" in reason for reason in reasons.values())
+    assert "folder outside" in reasons["linked-folder"]
+    with pytest.raises(ArticleError, match="outside the corpus folder"):
+        read_article(corpus / "secret.md", corpus)
+
+
+def test_an_article_indexed_through_an_outside_link_leaves_the_index(tmp_path, fake_embedder):
+    from index.indexing.indexer import update_index
+
+    corpus, index_dir = tmp_path / "corpus", tmp_path / "index"
+    write(corpus / "good.md", GOOD)
+    write(corpus / "leak.md", "Harbour dues rose by a tenth this spring.\n")
+    update_index(corpus, index_dir, fake_embedder)[1].close()
+    (corpus / "leak.md").unlink()
+    os.symlink(write(tmp_path / "private.md", "SECRET-TOKEN-MARKER.\n"), corpus / "leak.md")
+    report, store = update_index(corpus, index_dir, fake_embedder)
+    try:
+        assert report.removed == ["leak"] and [s.path for s in report.skipped] == [str(corpus / "leak.md")]
+        assert [a.article_id for a in store.articles()] == ["good"]
+    finally:
+        store.close()
+
+
 def test_duplicate_ids_keep_the_first_and_name_both_files(tmp_path):
     write(tmp_path / "a.md", "From the Markdown file.\n")
     write(tmp_path / "a.txt", "From the text file.\n")
@@ -280,3 +378,10 @@ def test_empty_folder_and_missing_folder(tmp_path):
     assert scan_corpus(tmp_path).articles == []
     with pytest.raises(FileNotFoundError, match="does not exist"):
         scan_corpus(tmp_path / "nope")
+
+
+def test_a_corpus_folder_reached_through_a_link_is_read(tmp_path):
+    write(tmp_path / "real-corpus" / "good.md", GOOD)
+    os.symlink(tmp_path / "real-corpus", tmp_path / "corpus")
+    scan = scan_corpus(tmp_path / "corpus")
+    assert [a.article_id for a in scan.articles] == ["good"] and scan.skipped == []

@@ -2,10 +2,12 @@
 
 Every case starts from a copy of an index of corpus A, changes the corpus to B (one article
 edited, one added, one deleted) and runs the indexer in a subprocess that dies by SIGKILL:
-either at a named `crashpoint()` in the store or indexer (POLICYBOT_CRASH_AT), or after a
-timed delay. Afterwards the index must load and hold exactly A or exactly B — same articles,
-hashes, chunk ids, chunk texts and vectors — never a mix; and a normal `policybot index`
-must then bring it to exactly B.
+either at a named `crashpoint()` in the store or indexer (POLICYBOT_CRASH_AT), or by this
+test, as soon as the child reports reaching a crashpoint (POLICYBOT_CRASH_SIGNAL): that kill
+lands anywhere before the next crashpoint, where the child waits, so it always hits a running
+indexer however slow the machine is. Afterwards the index must load and hold exactly A or
+exactly B — same articles, hashes, chunk ids, chunk texts and vectors — never a mix; and a
+normal `policybot index` must then bring it to exactly B.
 
 The subprocesses (each loads torch and the model, several seconds) run two at a time once
 per module; the per-case tests then check the results in this process.
@@ -31,7 +33,7 @@ import pytest
 import bot.cli
 from index.indexing.corpus import scan_corpus
 from index.indexing.indexer import update_index
-from index.indexing.store import LOCK, MANIFEST, IndexStore, read_manifest
+from index.indexing.store import CRASH_SIGNAL, LOCK, MANIFEST, IndexStore, read_manifest
 from index.retrieval.retriever import Retriever
 from tests.conftest import write_article, write_small_corpus
 
@@ -71,15 +73,15 @@ BEFORE_SWITCH = [
     "checksummed",
 ]
 AFTER_SWITCH = ["manifest-replaced", "cleaned"]
-# Fractions of a measured uninterrupted run at which the timed cases are killed.
-TIMED_FRACTIONS = [0.25, 0.45, 0.6, 0.72, 0.82, 0.9, 0.97]
+# The test kills the child once it reports one of these; the kill lands before the next point.
+SIGNALLED = ["embedded-group", "meta-copied", "meta-written", "meta-synced", "vectors-written", "vectors-renamed", "checksummed"]
 
 
 @dataclass(frozen=True)
 class Case:
     id: str
     crash_at: str | None = None  # POLICYBOT_CRASH_AT=name[:n]
-    fraction: float | None = None  # SIGKILL after this fraction of the measured run time
+    kill_after: str | None = None  # SIGKILL from the test once the child reports this crashpoint
     first_build: bool = False  # no index before the run
     ann: bool = False  # ANN_INDEX=ivf, so the commit also writes an IVF file
     expect: str = "either"  # "old", "new" or "either"
@@ -92,8 +94,10 @@ CASES = [
     Case("ivf-crash-manifest-replaced", crash_at="manifest-replaced", ann=True, expect="new"),
     *(Case(f"first-build-crash-{p}", crash_at=p, first_build=True, expect="old") for p in ("meta-written", "checksummed")),
     Case("first-build-crash-manifest-replaced", crash_at="manifest-replaced", first_build=True, expect="new"),
-    Case("first-build-timed-0.86", fraction=0.86, first_build=True),
-    *(Case(f"timed-{f:.2f}", fraction=f) for f in TIMED_FRACTIONS),
+    Case("first-build-killed-after-meta-written", kill_after="meta-written", first_build=True, expect="old"),
+    # Before the manifest's rename the old index stands; the rename falls between checksummed and manifest-replaced.
+    *(Case(f"killed-after-{p}", kill_after=p, expect="either" if p == "checksummed" else "old") for p in SIGNALLED),
+    Case("killed-after-manifest-replaced", kill_after="manifest-replaced", expect="new"),
 ]
 CASE_BY_ID = {case.id: case for case in CASES}
 
@@ -154,36 +158,50 @@ class Run:
     seconds: float
     stdout: str
     stderr: str
-    killed_by_timer: bool = False
+    killed_by_test: bool = False
 
 
-def indexer_env(crash_at: str | None = None, ann: bool = False) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != "POLICYBOT_CRASH_AT"}
+def indexer_env(crash_at: str | None = None, ann: bool = False, kill_after: str | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("POLICYBOT_CRASH_AT", CRASH_SIGNAL)}
     env.update({name: "" for name in SETTING_NAMES})
     env.update(HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     if ann:
         env["ANN_INDEX"] = "ivf"
     if crash_at:
         env["POLICYBOT_CRASH_AT"] = crash_at
+    if kill_after:
+        env[CRASH_SIGNAL] = kill_after
     return env
 
 
 def run_indexer(
-    corpus: Path, index_dir: Path, crash_at: str | None = None, kill_after: float | None = None, ann: bool = False, timeout: float = 240
+    corpus: Path, index_dir: Path, crash_at: str | None = None, kill_after: str | None = None, ann: bool = False, timeout: float = 240
 ) -> Run:
-    """`policybot index --quiet` in a subprocess, optionally SIGKILLed after `kill_after` seconds."""
+    """`policybot index --quiet` in a subprocess; with `kill_after`, SIGKILLed when it reports reaching that crashpoint."""
     command = [sys.executable, "-m", "bot.cli", "--corpus", str(corpus), "--index-dir", str(index_dir), "index", "--quiet"]
     started = time.monotonic()
-    proc = subprocess.Popen(command, cwd=ROOT, env=indexer_env(crash_at, ann), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = indexer_env(crash_at, ann, kill_after)
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     killed = False
     try:
         if kill_after is not None:
-            try:
-                out, err = proc.communicate(timeout=kill_after)
-            except subprocess.TimeoutExpired:
-                proc.send_signal(signal.SIGKILL)
-                killed = True
-                out, err = proc.communicate(timeout=timeout)
+            # stdout in a thread (so a full pipe never stalls the child); stderr read here, line by line.
+            stdout: list[str] = []
+            reader = threading.Thread(target=lambda: stdout.append(proc.stdout.read()), daemon=True)
+            reader.start()
+            watchdog = threading.Timer(timeout, proc.kill)  # only against a hang; no assertion depends on it
+            watchdog.start()
+            lines = []
+            for line in proc.stderr:
+                lines.append(line)
+                if not killed and line.strip() == f"crashpoint {kill_after} reached":
+                    # The child now waits at its next crashpoint, so this kill cannot come too late.
+                    proc.send_signal(signal.SIGKILL)
+                    killed = True
+            proc.wait(timeout=timeout)
+            watchdog.cancel()
+            reader.join(timeout)
+            out, err = "".join(stdout), "".join(lines)
         else:
             out, err = proc.communicate(timeout=timeout)
     finally:
@@ -236,7 +254,6 @@ class CrashLab:
         self.case_ids = case_ids
         self.runs: dict[str, Run] = {}
         self.dirs: dict[str, tuple[Path, Path]] = {}
-        self.reference_seconds = 0.0
         self.found: dict[str, str] = {}
 
     def run_all(self) -> None:
@@ -253,13 +270,11 @@ class CrashLab:
         wanted = [CASE_BY_ID[i] for i in self.case_ids]
         lock = threading.Lock()
         with ThreadPoolExecutor(PARALLEL) as pool:
-            # The uninterrupted update of A to B: the expected result, and the clock for timed kills.
+            # The uninterrupted update of A to B: the expected result.
             reference = pool.submit(run_indexer, self.corpus_b, self.index_b)
-            futures = {c.id: pool.submit(self._run_case, c, None, lock) for c in wanted if c.fraction is None}
+            futures = {c.id: pool.submit(self._run_case, c, lock) for c in wanted}
             ref = reference.result()
             assert ref.returncode == 0, ref.stderr
-            self.reference_seconds = ref.seconds
-            futures.update({c.id: pool.submit(self._run_case, c, c.fraction * ref.seconds, lock) for c in wanted if c.fraction is not None})
             for case_id, future in futures.items():
                 self.runs[case_id] = future.result()
         self.seconds = time.monotonic() - started
@@ -282,7 +297,7 @@ class CrashLab:
             store.close()
         return self._snapshot_fresh_b
 
-    def _run_case(self, case: Case, kill_after: float | None, lock: threading.Lock) -> Run:
+    def _run_case(self, case: Case, lock: threading.Lock) -> Run:
         work = self.root / case.id
         corpus = shutil.copytree(self.corpus_b, work / "corpus")
         index_dir = work / "index"
@@ -290,7 +305,7 @@ class CrashLab:
             shutil.copytree(self.index_a, index_dir)
         with lock:
             self.dirs[case.id] = (corpus, index_dir)
-        return run_indexer(corpus, index_dir, crash_at=case.crash_at, kill_after=kill_after, ann=case.ann)
+        return run_indexer(corpus, index_dir, crash_at=case.crash_at, kill_after=case.kill_after, ann=case.ann)
 
 
 @pytest.fixture(scope="module")
@@ -341,11 +356,8 @@ def test_killed_indexer_leaves_old_or_new_index_and_recovers(case_id, lab, embed
     corpus, index_dir = lab.dirs[case_id]
     where = f"{case_id}: rc={run.returncode} after {run.seconds:.1f}s\n{run.stderr[-2000:]}"
 
-    if case.fraction is None:
-        assert run.returncode == -signal.SIGKILL, where
-    else:
-        assert run.returncode in (0, -signal.SIGKILL), where
-        assert run.killed_by_timer == (run.returncode == -signal.SIGKILL), where
+    assert run.returncode == -signal.SIGKILL, where
+    assert run.killed_by_test == (case.kill_after is not None), where
     assert "Traceback" not in run.stderr, where
 
     old_snapshot = None if case.first_build else lab.snapshot_a(embedder)
@@ -398,24 +410,39 @@ def test_killed_indexer_leaves_old_or_new_index_and_recovers(case_id, lab, embed
     recovered.close()
 
 
-def test_timed_kills_hit_a_running_indexer(lab):
-    """The timed cases must mostly have killed a live process, or they proved nothing."""
-    timed = [c.id for c in CASES if c.fraction is not None and c.id in lab.runs]
-    if len(timed) < len([c for c in CASES if c.fraction is not None]):
-        pytest.skip("only some timed cases were selected")
-    killed = [case_id for case_id in timed if lab.runs[case_id].returncode == -signal.SIGKILL]
-    outcomes = {c: (lab.runs[c].returncode, round(lab.runs[c].seconds, 1), lab.found.get(c)) for c in timed}
-    print(
-        f"\ncrash lab: {len(lab.runs)} runs in {lab.seconds:.0f}s; reference run {lab.reference_seconds:.1f}s; "
-        f"timed kills landed in {len(killed)}/{len(timed)} runs: {outcomes}"
-    )
-    # Timing on a loaded machine varies; the late fractions may miss a run that finished early.
-    assert len(killed) >= len(timed) // 2, outcomes
+def test_signalled_kills_hit_a_running_indexer(lab):
+    """Every kill the test sent landed in a live indexer that had reached its point, however slow the machine."""
+    signalled = [c.id for c in CASES if c.kill_after is not None and c.id in lab.runs]
+    if len(signalled) < len([c for c in CASES if c.kill_after is not None]):
+        pytest.skip("only some signalled cases were selected")
+    outcomes = {c: (lab.runs[c].returncode, round(lab.runs[c].seconds, 1), lab.found.get(c)) for c in signalled}
+    print(f"\ncrash lab: {len(lab.runs)} runs in {lab.seconds:.0f}s; signalled kills: {outcomes}")
+    for case_id in signalled:
+        run, case = lab.runs[case_id], CASE_BY_ID[case_id]
+        assert f"crashpoint {case.kill_after} reached" in run.stderr, case_id
+        assert run.killed_by_test and run.returncode == -signal.SIGKILL, outcomes
 
 
 def test_enough_distinct_kill_points():
-    points = {c.crash_at or f"timed-{c.fraction}" for c in CASES}
+    points = {c.crash_at or f"after-{c.kill_after}" for c in CASES}
     assert len(points) >= 20
+
+
+def test_a_signalled_crashpoint_reports_then_waits_at_the_next_one_for_the_kill():
+    env = {**indexer_env(), CRASH_SIGNAL: "tick:2"}
+    command = [sys.executable, "-c", _CRASHPOINT_COUNTER]
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr.readline() == "crashpoint tick reached\n"
+        proc.send_signal(signal.SIGKILL)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == -signal.SIGKILL and err == ""
+    # Killed at once, or after printing 2; never later, for it waited at the next crashpoint.
+    assert out in ("1\n", "1\n2\n")
 
 
 _CRASHPOINT_COUNTER = textwrap.dedent("""

@@ -170,7 +170,7 @@ def test_update_keeps_ids_of_unchanged_articles(tmp_path, fake_embedder, small_c
     report, store, _ = build(small_corpus, index_dir, fake_embedder)
     assert report.updated == ["school-meals"] and report.unchanged == 3 and not report.rebuilt
     # Only the changed article was embedded (plus nothing else).
-    assert fake_embedder.embedded_texts - embedded_before == report.chunks_embedded
+    assert fake_embedder.embedded_texts - embedded_before == report.chunks_embedded + report.sentences_embedded
     after = chunk_rows(store)
     assert [r for r in after if r[1].article_id != "school-meals"] == [r for r in before if r[1].article_id != "school-meals"]
     assert max(i for i, _ in after) > max(i for i, _ in before), "replaced chunks get new ids"

@@ -6,6 +6,7 @@ import pytest
 
 from index.indexing.corpus import corpus_files, scan_corpus
 from index.ingestion.adding import (
+    ADD_LOCK_NAME,
     IngestError,
     add_article_file,
     remove_article_file,
@@ -49,7 +50,7 @@ def test_an_upload_lands_in_the_corpus_and_a_changed_one_replaces_it(tmp_path):
     indexed = [ArticleInfo("ports", "Ports and tariffs", "", 1, "", "", added.article.content_hash)]
     again = add_article_file(corpus, "ports.md", changed, indexed, max_bytes=1 << 20)
     assert again.replaced_title == "Ports and tariffs" and (corpus / "ports.md").read_bytes() == changed
-    assert [p.name for p in corpus.iterdir()] == ["ports.md"]
+    assert [p.name for p in corpus.iterdir() if p.name != ADD_LOCK_NAME] == ["ports.md"]
 
 
 def test_the_same_content_is_not_added_twice(tmp_path):
@@ -60,7 +61,7 @@ def test_the_same_content_is_not_added_twice(tmp_path):
         add_article_file(corpus, "copy-of-ports.md", ARTICLE, indexed, max_bytes=1 << 20)
     with pytest.raises(IngestError, match="already indexed; nothing changed"):
         add_article_file(corpus, "ports.md", ARTICLE, indexed, max_bytes=1 << 20)
-    assert [p.name for p in corpus.iterdir()] == ["ports.md"]
+    assert [p.name for p in corpus.iterdir() if p.name != ADD_LOCK_NAME] == ["ports.md"]
 
 
 @pytest.mark.parametrize(
@@ -197,3 +198,114 @@ def test_a_new_name_never_takes_the_id_of_an_article_with_another_suffix(tmp_pat
     assert free_name(tmp_path, "notes") == "notes-2.md"
     assert free_name(tmp_path, "fresh") == "fresh.md"
     assert free_name(tmp_path / "missing", "x") == "x.md"
+
+
+# ---- files saved but not indexed; two adds at once ----------------------------------------------
+
+
+def test_a_file_saved_but_not_indexed_is_not_added_again(tmp_path):
+    """An add whose indexing failed (or was killed) left its file: the index does not know it, the corpus does."""
+    corpus = tmp_path / "corpus"
+    add_article_file(corpus, "ports.md", ARTICLE, [], max_bytes=1 << 20)  # saved; indexing never happened
+    with pytest.raises(IngestError, match=r"already saved as ports\.md but not indexed yet; run `policybot index`"):
+        add_article_file(corpus, "copy-of-ports.md", ARTICLE, [], max_bytes=1 << 20)
+    assert [p.name for p in corpus_files(corpus)] == ["ports.md"]
+
+
+def test_a_near_copy_of_a_file_saved_but_not_indexed_is_refused(tmp_path):
+    body = (
+        "The harbour pilots walked out on Monday after the port authority announced cuts to pensions. "
+        "Dozens of container ships waited at anchor outside the breakwater while the union met."
+    )
+    add_article_file(tmp_path, "pilots.md", f"---\ntitle: Pilots strike\n---\n\n{body}\n".encode(), [], max_bytes=1 << 20)
+    reprint = f"---\ntitle: Pilots walk out\n---\n\n{body} Updated at noon.\n".encode()
+    with pytest.raises(IngestError, match=r"nearly the same as “Pilots strike”.*saved as pilots\.md but not indexed yet"):
+        add_article_file(tmp_path, "reprint.md", reprint, [], max_bytes=1 << 20)
+    assert [p.name for p in corpus_files(tmp_path)] == ["pilots.md"]
+
+
+_RACING_ADD = """
+import fcntl, sys, time
+from pathlib import Path
+
+import index.ingestion.adding as adding
+
+corpus, name, me, other, signals = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], Path(sys.argv[5])
+mark = lambda what: (signals / f"{what}-{me}").touch()
+
+
+def wait_for_other(*states):
+    while not any((signals / f"{state}-{other}").exists() for state in states):
+        time.sleep(0.005)
+
+
+real_flock = fcntl.flock
+
+
+def flock(fd, operation):
+    # Say so when this add has to wait for the other's lock.
+    if operation == fcntl.LOCK_EX:
+        try:
+            return real_flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            mark("blocked")
+    return real_flock(fd, operation)
+
+
+real_check = adding.check_not_duplicate
+
+
+def check_then_wait(*args, **kwargs):
+    real_check(*args, **kwargs)
+    mark("checked")
+    # The widest race: write only once the other add has checked too (or waits for the lock, or is done).
+    wait_for_other("checked", "blocked", "done")
+
+
+fcntl.flock = flock
+adding.check_not_duplicate = check_then_wait
+data = Path(sys.argv[6]).read_bytes()
+mark("ready")
+wait_for_other("ready", "done")
+try:
+    added = adding.add_article_file(corpus, name, data, [], max_bytes=1 << 20)
+    print("added", added.path.name)
+except adding.IngestError as exc:
+    print("refused", exc)
+finally:
+    mark("done")
+"""
+
+
+def test_two_simultaneous_adds_of_the_same_text_add_it_once(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    corpus, signals = tmp_path / "corpus", tmp_path / "signals"
+    signals.mkdir()
+    script = tmp_path / "racing_add.py"
+    script.write_text(_RACING_ADD)
+    upload = tmp_path / "upload.md"
+    upload.write_bytes(ARTICLE)
+    adds = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(corpus), name, me, other, str(signals), str(upload)],
+            cwd=root,
+            env={**os.environ, "PYTHONPATH": str(root)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for name, me, other in (("ports.md", "a", "b"), ("copy-of-ports.md", "b", "a"))
+    ]
+    results = []
+    for process in adds:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err.decode()
+        results.append(out.decode().strip())
+    assert sorted(r.split()[0] for r in results) == ["added", "refused"], results
+    [refusal] = [r for r in results if r.startswith("refused")]
+    assert "already saved as" in refusal and "but not indexed yet" in refusal
+    assert len(corpus_files(corpus)) == 1 and len(scan_corpus(corpus).articles) == 1

@@ -1,22 +1,21 @@
-"""What machine a benchmark ran on, printed at the top of every bench/ script's output.
+"""What machine a benchmark ran on, printed at the top of every benchmark's output; percentiles.
 
-Run on its own (`.venv/bin/python bench/_machine.py`) it prints the same block. Imports of
-torch and faiss are done lazily so a script that does not need them pays nothing extra.
+Run on its own (`.venv/bin/python -m bench.machine`) it prints the same block. Imports of
+torch and faiss are done lazily so a benchmark that does not need them pays nothing extra.
+Figures are written to JSON, with this machine block, by bench.results.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import statistics
-import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
+# The repository: the working directory of the processes a benchmark starts (`python -m ...`).
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 
 def _cpu_model() -> str:
@@ -60,8 +59,6 @@ def busy_processes(threshold: float = 20.0, sample_seconds: float = 0.5) -> list
             proc.cpu_percent(None)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             pass
-    import time
-
     time.sleep(sample_seconds)
     busy = []
     for proc in procs:
@@ -164,9 +161,3 @@ def median(values: Sequence[float]) -> float:
 
 if __name__ == "__main__":
     print_machine("machine")
-
-
-def write_json(path: Path, payload) -> None:
-    """Write a benchmark's results as indented JSON, creating the folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, default=str))

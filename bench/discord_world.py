@@ -1,8 +1,16 @@
-"""Shared pieces of the Discord benchmarks: a library to answer from, the emulator with a real bot connected, results files.
+"""The Discord world of the benchmarks: a library to answer from, the emulator with a real bot connected.
 
 The emulator (tests/support/discord_emulator.py) speaks Discord's REST API and gateway on
-127.0.0.1; the bot is the real `PolicyBot` (or a subclass) over a real index, in the same
-process and event loop, as in tests/bot/test_discord_e2e.py.
+127.0.0.1; the bot is the real `PolicyBot` (or a subclass) over a real index built by
+bot.services, in the same process and event loop, as in tests/bot/test_discord_e2e.py.
+
+Why benchmarks import test support, and only here: a Discord benchmark needs a Discord server,
+and the emulator in tests/support is the one the end-to-end tests check against Discord's
+documented behaviour. Copying it into bench/ would give two emulators to keep in step, and it
+is not part of the bot, so no public API of bot/ or index/ offers it. This module is the one
+place in bench/ that imports it (DiscordEmulator, and synced_bot, which starts a bot inside it);
+bench.discord_latency, bench.reindex_loop_stall, bench.add_url_latency and bench.bot_start use
+it through here. (bench.local_web does the same for the test web server and hostile files.)
 """
 
 from __future__ import annotations
@@ -15,15 +23,32 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
-from _machine import REPO
-
+from bench.machine import REPO
+from bench.speeches import write_corpus
 from bot.app import PolicyBot
-from bot.services import build_services
+from bot.services import build_services, open_knowledge
 from bot.settings import Settings
+from index.indexing.indexer import open_store
 from tests.support.discord_bot import synced_bot
 from tests.support.discord_emulator import DiscordEmulator
 
-RESULTS = REPO / "bench" / "results"
+__all__ = [
+    "NO_ACK_DEADLINE",
+    "SEED_CORPUS",
+    "SEED_QUESTIONS",
+    "UNGDC_FOLDER",
+    "DiscordEmulator",
+    "FullCollections",
+    "bench_settings",
+    "connected_bot",
+    "emulator_problems",
+    "first_edit_at",
+    "load_questions",
+    "ms",
+    "passage_count",
+    "prepare_library",
+]
+
 SEED_CORPUS = REPO / "corpus"
 SEED_QUESTIONS = REPO / "bench" / "questions" / "seed_article.jsonl"
 UNGDC_FOLDER = "ungdc"  # speeches go in a subfolder of a corpus, so the articles beside them stay
@@ -33,22 +58,16 @@ NO_ACK_DEADLINE = 1e9
 
 def prepare_library(corpus: Path, work: Path, embedder, extra_speeches: Sequence[dict] = ()) -> tuple[Path, Path]:
     """Copy `corpus` (plus UN speeches, in an ungdc/ subfolder) to work/corpus and index it into work/index."""
-    from index_throughput import write_corpus
-
-    from index.indexing.indexer import update_index
-
     corpus_copy, index_dir = work / "corpus", work / "index"
     shutil.copytree(corpus, corpus_copy)
     if extra_speeches:
         write_corpus(extra_speeches, corpus_copy / UNGDC_FOLDER)
-    update_index(corpus_copy, index_dir, embedder)[1].close()
+    open_knowledge(bench_settings(corpus_copy, index_dir), embedder).close()  # builds the index, as the bot would
     return corpus_copy, index_dir
 
 
 def passage_count(index_dir: Path, embedder) -> int:
     """How many passages (chunks) an index holds."""
-    from index.indexing.indexer import open_store
-
     store = open_store(index_dir, embedder)
     try:
         return store.chunk_count
@@ -58,7 +77,7 @@ def passage_count(index_dir: Path, embedder) -> int:
 
 def bench_settings(corpus: Path, index_dir: Path) -> Settings:
     """Default settings (not .env: no LLM, no token) over this library, without the per-member cooldown."""
-    return Settings(corpus_dir=corpus, index_dir=index_dir, ask_cooldown_seconds=0)
+    return Settings().with_changes(corpus_dir=corpus, index_dir=index_dir, ask_cooldown_seconds=0)
 
 
 def load_questions(path: Path = SEED_QUESTIONS) -> list[str]:
@@ -134,14 +153,6 @@ class FullCollections:
     def figures(self) -> dict:
         """How many full collections ran and the longest pause, in milliseconds."""
         return {"full_gcs": len(self.pauses), "full_gc_max_ms": max(ms(self.pauses), default=0.0)}
-
-
-def save_result(name: str, payload: dict, path: Path | None = None) -> Path:
-    """Write a benchmark's figures as JSON (bench/results/<name>.json unless `path` is given)."""
-    path = path or RESULTS / f"{name}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
-    return path
 
 
 def ms(seconds: Sequence[float]) -> list[float]:

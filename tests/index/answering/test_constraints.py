@@ -1,0 +1,88 @@
+"""A question's constraints: years, numbers, months, speakers; and the name aliases learnt from embeddings."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from index.answering.constraints import NameMatcher, question_facts, unmet
+from index.retrieval.keywords import NameLexicon, TermWeights
+
+TEXTS = [
+    "The 2019 Hanoi summit ended without a deal. Since then North Korea holds about 50 warheads.",
+    "The delegate of Japan called for reform of the Security Council, as Japan has long done.",
+    "In Nairobi, Kenya hosted the Africa Climate Summit, and Kenya asked for finance.",
+    "The North sees China as a buffer, and in the war Moscow bought shells.",
+]
+LEXICON = NameLexicon(TEXTS)
+WEIGHTS = TermWeights(TEXTS)
+
+
+def exact(name, candidates):
+    return name in candidates
+
+
+def test_facts_of_a_question():
+    facts = question_facts("what did japan's prime minister say at the 2025 debate about 30 reforms", LEXICON, WEIGHTS)
+    assert facts.years == ("2025",) and facts.numbers == ("30",)
+    assert "japan" in facts.names and facts.speakers == ("japan",)
+    assert question_facts("what month was the hanoi summit", LEXICON, WEIGHTS).wants_month
+    assert question_facts("how many warheads are there", LEXICON, WEIGHTS).wants_number
+    assert question_facts("when did moscow start buying shells", LEXICON, WEIGHTS).wants_year
+
+
+def test_a_year_must_be_in_the_sentence_or_its_article():
+    facts = question_facts("what did kenya say in 2023 about climate", LEXICON, WEIGHTS)
+    assert (
+        unmet(facts, "Kenya hosted the summit.", "Kenya hosted the summit.", "Kenya at the UN General Debate, 2023", LEXICON, exact) == ""
+    )
+    assert (
+        unmet(facts, "Kenya hosted the summit.", "Kenya hosted the summit.", "Kenya at the UN General Debate, 2022", LEXICON, exact)
+        == "no 2023"
+    )
+
+
+def test_the_kind_of_answer_asked_for_must_be_there():
+    month = question_facts("what month was the hanoi summit", LEXICON, WEIGHTS)
+    assert unmet(month, TEXTS[0], TEXTS[0], "", LEXICON, exact) == "no month"
+    number = question_facts("how many warheads does pyongyang have", LEXICON, WEIGHTS)
+    assert unmet(number, "North Korea holds about 50 warheads.", TEXTS[0], "", LEXICON, exact) == ""
+    assert unmet(number, "The summit ended without a deal.", TEXTS[0], "", LEXICON, exact) == "no number"
+
+
+def test_a_speaker_that_some_title_names_must_be_the_articles():
+    facts = question_facts("what did japan's prime minister say about reform", LEXICON, WEIGHTS)
+    kenya = "Kenya at the UN General Debate, 2023"
+    japan = "Japan at the UN General Debate, 2024"
+    sentence = "Reform is needed."
+    assert unmet(facts, sentence, sentence, kenya, LEXICON, exact, ("japan", "kenya")) == "no japan"
+    assert unmet(facts, sentence, sentence, japan, LEXICON, exact, ("japan", "kenya")) == ""
+    # Named in the question as the speaker: checked even when no title carries the name.
+    assert unmet(facts, sentence, sentence, kenya, LEXICON, exact, ("kenya",)) == "no japan"
+    # A country named in passing must be the article's speaker only when some title names it.
+    plain = question_facts("what did they say about kenya and reform", LEXICON, WEIGHTS)
+    assert unmet(plain, sentence, sentence, japan, LEXICON, exact, ("kenya",)) == "no kenya"
+    assert unmet(plain, sentence, sentence, japan, LEXICON, exact, ("japan",)) == ""
+
+
+def test_names_are_required_only_when_asked():
+    facts = question_facts("what did china do about the buffer", LEXICON, WEIGHTS)
+    sentence = "Moscow bought shells."
+    assert unmet(facts, sentence, sentence, "", LEXICON, exact) == ""
+    assert unmet(facts, sentence, sentence, "", LEXICON, exact, require_names=True) == "no china"
+
+
+def test_names_match_through_embedding_aliases():
+    vectors = {"beijing": [1.0, 0.0], "china": [0.9, 0.436], "moscow": [0.0, 1.0]}
+
+    def embed(names):
+        return np.array([vectors[n] for n in names], dtype=np.float32)
+
+    same = NameMatcher(embed, threshold=0.6)
+    assert same("beijing", ["china"]) and not same("beijing", ["moscow"]) and same("moscow", ["moscow"])
+    assert not same("beijing", [])
+
+
+def test_the_lexicon_learns_names_from_capitals_mid_sentence():
+    assert {"japan", "kenya", "hanoi", "moscow", "china"} <= LEXICON.names
+    assert "summit" not in LEXICON.names and "the" not in LEXICON.names
+    assert LEXICON.names_in("what did JAPAN's pm say about hanoi") == ["japan", "hanoi"]
