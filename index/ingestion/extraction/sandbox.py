@@ -150,11 +150,11 @@ def _limit_own_resources(limits: ExtractLimits) -> None:
 
 
 def _address_space_exhausted(limits: ExtractLimits) -> bool:
-    """Whether this process's peak virtual memory (VmPeak) came within 10% of its RLIMIT_AS."""
+    """Whether this process's peak virtual memory (VmPeak) reached 75 % of its RLIMIT_AS."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("VmPeak:"):
-                return int(line.split()[1]) * 1024 >= 0.9 * limits.memory_bytes
+                return int(line.split()[1]) * 1024 >= 0.75 * limits.memory_bytes
     except (OSError, ValueError, MemoryError):
         pass
     return False
@@ -179,11 +179,13 @@ def _child_main() -> int:
         reply = {"error": str(exc)}
     except MemoryError:
         reply = {"failure": "memory"}
-    except Exception:
-        # Out of address space, CPython sometimes fails with SystemError or ImportError ("failed
-        # to map segment") instead of MemoryError; a peak at the limit tells the two apart.
+    except Exception as exc:
+        # Out of address space, CPython sometimes fails with SystemError ("error return without
+        # exception set", mid-import) or ImportError ("failed to map segment") instead of
+        # MemoryError. A SystemError under the cap is that; for the rest, a peak near the limit
+        # tells the two apart (a failed large mapping never counts toward the peak, hence 75 %).
         del reserve
-        if not _address_space_exhausted(limits):
+        if not isinstance(exc, SystemError) and not _address_space_exhausted(limits):
             raise
         reply = {"failure": "memory"}
     json.dump(reply, answer)
