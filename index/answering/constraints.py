@@ -35,6 +35,10 @@ _SPEAKER = re.compile(
 COMMON_NAME_SHARE = 0.3
 
 
+# Returns True when two names mean the same actor (exactly, or by embedding similarity).
+SameName = Callable[[str, Sequence[str]], bool]
+
+
 @dataclass(frozen=True)
 class QuestionFacts:
     """What a question requires of its answer."""
@@ -43,13 +47,31 @@ class QuestionFacts:
     numbers: tuple[str, ...] = ()
     names: tuple[str, ...] = ()
     speakers: tuple[str, ...] = ()
+    # The names the answer must come from, or name: the question's speakers, names some article's
+    # title carries, or every name with `require_names` (decided once per question).
+    checked_names: tuple[str, ...] = ()
     wants_number: bool = False
     wants_year: bool = False
     wants_month: bool = False
 
 
-def question_facts(question: str, lexicon: NameLexicon, weights: TermWeights) -> QuestionFacts:
-    """The years, numbers, discriminating names, speakers and answer kind a question asks about."""
+def question_facts(
+    question: str,
+    lexicon: NameLexicon,
+    weights: TermWeights,
+    same_name: SameName | None = None,
+    speakers_known: Sequence[str] = (),
+    require_names: bool = False,
+) -> QuestionFacts:
+    """The years, numbers, discriminating names, speakers and answer kind a question asks about.
+
+    `speakers_known` are the names that articles' titles and authors carry ("Japan", "United
+    Kingdom"): when a question names one of them ("what did the UK say…", "Germany's pledge"),
+    the answer must come from that speaker's article or name it. A name no title carries
+    ("Lula", who speaks for Brazil) cannot be checked that way and is left alone, as are other
+    names unless `require_names`: on the dev sets that check cost more right answers than it
+    saved abstentions (docs/answers.md).
+    """
     years = tuple(dict.fromkeys(_YEAR.findall(question)))
     numbers = tuple(n for n in dict.fromkeys(_NUMBER.findall(question)) if n not in years)
     names = tuple(name for name in lexicon.names_in(question) if not _common(name, weights))
@@ -57,11 +79,15 @@ def question_facts(question: str, lexicon: NameLexicon, weights: TermWeights) ->
     for match in _SPEAKER.finditer(question):
         words = lexicon.names_in(match.group(1))
         speakers.extend(w for w in words if w in names and w not in speakers)
+    checked = tuple(
+        name for name in names if require_names or name in speakers or (same_name is not None and same_name(name, speakers_known))
+    )
     return QuestionFacts(
         years=years,
         numbers=numbers,
         names=names,
         speakers=tuple(speakers),
+        checked_names=checked,
         wants_number=bool(_ASKS_NUMBER.search(question)),
         wants_year=bool(_ASKS_YEAR.search(question)) and not years,
         wants_month=bool(_ASKS_MONTH.search(question)),
@@ -70,10 +96,6 @@ def question_facts(question: str, lexicon: NameLexicon, weights: TermWeights) ->
 
 def _common(name: str, weights: TermWeights) -> bool:
     return weights.passages > 3 and weights.document_share(name) > COMMON_NAME_SHARE
-
-
-# Returns True when two names mean the same actor (exactly, or by embedding similarity).
-SameName = Callable[[str, Sequence[str]], bool]
 
 
 _PHRASE = re.compile(r"[A-Z][\w'’.-]*(?:\s+(?:of\s+|the\s+|and\s+)*[A-Z][\w'’.-]*)*")
@@ -96,18 +118,8 @@ def unmet(
     article: str,
     lexicon: NameLexicon,
     same_name: SameName,
-    speakers: Sequence[str] = (),
-    require_names: bool = False,
 ) -> str:
-    """Why a sentence (read with its context and its article's title) does not answer, or ''.
-
-    `speakers` are the names that articles' titles and authors carry ("Japan", "United
-    Kingdom"): when a question names one of them ("what did the UK say…", "Germany's pledge"),
-    the answer must come from that speaker's article or name it. A name no title carries
-    ("Lula", who speaks for Brazil) cannot be checked that way and is left alone, as are other
-    names unless `require_names`: on the dev sets that check cost more right answers than it
-    saved abstentions (docs/answers.md).
-    """
+    """Why a sentence (read with its context and its article's title) does not answer, or ''."""
     folded = f"{context} {article}".casefold()
     for year in facts.years:
         if year not in folded:
@@ -122,8 +134,8 @@ def unmet(
     if facts.wants_number and not has_answer_type(sentence, "number"):
         return "no number"
     around = name_phrases(article) + lexicon.names_in(context)
-    for name in facts.names:
-        if (require_names or name in facts.speakers or same_name(name, speakers)) and not same_name(name, around):
+    for name in facts.checked_names:
+        if not same_name(name, around):
             return f"no {name}"
     return ""
 

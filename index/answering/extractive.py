@@ -110,8 +110,9 @@ class ExtractiveEngine:
         with self._cache_lock:
             missing = list(dict.fromkeys(t for t in texts if t not in self._sentence_cache))
         # Sentences were embedded when the index was built; only the question is new.
-        stored = self.retriever.store.sentence_vectors([context_key(t) for t in missing]) if missing else {}
-        known = {t: stored[context_key(t)] for t in missing if context_key(t) in stored}
+        keys = {t: context_key(t) for t in missing}
+        stored = self.retriever.store.sentence_vectors(list(keys.values())) if missing else {}
+        known = {t: stored[key] for t, key in keys.items() if key in stored}
         fresh = [t for t in missing if t not in known]
         if fresh:
             known.update(zip(fresh, self.embedder.embed(fresh)))
@@ -184,7 +185,9 @@ class ExtractiveEngine:
         candidates = self.score_sentences(query, hits, focus=focus)
         if self.config.check_constraints and candidates:
             keywords = self.retriever.keyword_index()
-            facts = question_facts(focus or query, keywords.names, keywords.weights)
+            facts = question_facts(
+                focus or query, keywords.names, keywords.weights, self.same_name, self.speakers_known(), self.config.require_names
+            )
             candidates = [cand for cand in candidates if not self.unmet(facts, cand)]
         best = max((cand.score for cand in candidates), default=0.0)
         if not candidates:
@@ -197,7 +200,7 @@ class ExtractiveEngine:
         # The sentence read with the one before it: "It has tested…" names its actor there.
         window = chunk.text[max(0, cand.start - chunk.start - 300) : cand.end - chunk.start]
         names = self.retriever.keyword_index().names
-        return unmet(facts, cand.text, window, chunk.title, names, self.same_name, self.speakers_known(), self.config.require_names)
+        return unmet(facts, cand.text, window, chunk.title, names, self.same_name)
 
     def speakers_known(self) -> tuple[str, ...]:
         """The name phrases that articles' titles and authors carry: the speakers a question can be checked against."""

@@ -67,15 +67,20 @@ def chunk_article(article: Article, embedder: Embedder, options: IndexOptions) -
     )
 
 
-def embed_chunks(chunks: list[Chunk], embedder: Embedder, progress: Progress | None = None) -> np.ndarray:
-    """Vectors for the chunks, in order, reporting (done, total) as groups finish."""
+def embed_texts(texts: Sequence[str], embedder: Embedder, progress: Progress | None = None) -> np.ndarray:
+    """Vectors for the texts, in order, embedded in groups, reporting (done, total) as groups finish."""
     parts = []
-    for offset in range(0, len(chunks), EMBED_GROUP):
-        parts.append(embedder.embed([c.text for c in chunks[offset : offset + EMBED_GROUP]]))
+    for offset in range(0, len(texts), EMBED_GROUP):
+        parts.append(embedder.embed(list(texts[offset : offset + EMBED_GROUP])))
         crashpoint("embedded-group")
         if progress:
-            progress(min(offset + EMBED_GROUP, len(chunks)), len(chunks))
+            progress(min(offset + EMBED_GROUP, len(texts)), len(texts))
     return np.concatenate(parts) if parts else np.zeros((0, embedder.dimension), dtype=np.float32)
+
+
+def embed_chunks(chunks: list[Chunk], embedder: Embedder, progress: Progress | None = None) -> np.ndarray:
+    """Vectors for the chunks, in order, reporting (done, total) as groups finish."""
+    return embed_texts([c.text for c in chunks], embedder, progress)
 
 
 def article_contexts(article: Article, chunks: Sequence[Chunk]) -> dict[str, str]:
@@ -89,17 +94,12 @@ def article_contexts(article: Article, chunks: Sequence[Chunk]) -> dict[str, str
 
 
 def embed_contexts(contexts: Sequence[dict[str, str]], embedder: Embedder, progress: Progress | None = None) -> list[dict[str, np.ndarray]]:
-    """Vectors of every article's sentence contexts, embedded in groups (progress counts sentences)."""
+    """Vectors of every article's sentence contexts, by key, embedded in groups (progress counts sentences)."""
     keys = [(n, key) for n, article in enumerate(contexts) for key in article]
-    texts = [contexts[n][key] for n, key in keys]
+    vectors = embed_texts([contexts[n][key] for n, key in keys], embedder, progress)
     result: list[dict[str, np.ndarray]] = [{} for _ in contexts]
-    for offset in range(0, len(texts), EMBED_GROUP):
-        vectors = embedder.embed(texts[offset : offset + EMBED_GROUP])
-        for (n, key), vector in zip(keys[offset : offset + EMBED_GROUP], vectors):
-            result[n][key] = vector
-        crashpoint("embedded-group")
-        if progress:
-            progress(min(offset + EMBED_GROUP, len(texts)), len(texts))
+    for (n, key), vector in zip(keys, vectors):
+        result[n][key] = vector
     return result
 
 

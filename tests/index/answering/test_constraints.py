@@ -50,25 +50,28 @@ def test_the_kind_of_answer_asked_for_must_be_there():
 
 
 def test_a_speaker_that_some_title_names_must_be_the_articles():
-    facts = question_facts("what did japan's prime minister say about reform", LEXICON, WEIGHTS)
+    question = "what did japan's prime minister say about reform"
     kenya = "Kenya at the UN General Debate, 2023"
     japan = "Japan at the UN General Debate, 2024"
     sentence = "Reform is needed."
-    assert unmet(facts, sentence, sentence, kenya, LEXICON, exact, ("japan", "kenya")) == "no japan"
-    assert unmet(facts, sentence, sentence, japan, LEXICON, exact, ("japan", "kenya")) == ""
+    facts = question_facts(question, LEXICON, WEIGHTS, exact, ("japan", "kenya"))
+    assert unmet(facts, sentence, sentence, kenya, LEXICON, exact) == "no japan"
+    assert unmet(facts, sentence, sentence, japan, LEXICON, exact) == ""
     # Named in the question as the speaker: checked even when no title carries the name.
-    assert unmet(facts, sentence, sentence, kenya, LEXICON, exact, ("kenya",)) == "no japan"
+    facts = question_facts(question, LEXICON, WEIGHTS, exact, ("kenya",))
+    assert unmet(facts, sentence, sentence, kenya, LEXICON, exact) == "no japan"
     # A country named in passing must be the article's speaker only when some title names it.
-    plain = question_facts("what did they say about kenya and reform", LEXICON, WEIGHTS)
-    assert unmet(plain, sentence, sentence, japan, LEXICON, exact, ("kenya",)) == "no kenya"
-    assert unmet(plain, sentence, sentence, japan, LEXICON, exact, ("japan",)) == ""
+    plain = "what did they say about kenya and reform"
+    assert unmet(question_facts(plain, LEXICON, WEIGHTS, exact, ("kenya",)), sentence, sentence, japan, LEXICON, exact) == "no kenya"
+    assert unmet(question_facts(plain, LEXICON, WEIGHTS, exact, ("japan",)), sentence, sentence, japan, LEXICON, exact) == ""
 
 
 def test_names_are_required_only_when_asked():
-    facts = question_facts("what did china do about the buffer", LEXICON, WEIGHTS)
+    question = "what did china do about the buffer"
     sentence = "Moscow bought shells."
-    assert unmet(facts, sentence, sentence, "", LEXICON, exact) == ""
-    assert unmet(facts, sentence, sentence, "", LEXICON, exact, require_names=True) == "no china"
+    assert unmet(question_facts(question, LEXICON, WEIGHTS), sentence, sentence, "", LEXICON, exact) == ""
+    required = question_facts(question, LEXICON, WEIGHTS, require_names=True)
+    assert unmet(required, sentence, sentence, "", LEXICON, exact) == "no china"
 
 
 def test_names_match_through_embedding_aliases():
