@@ -50,15 +50,19 @@ _KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "date",
         re.compile(
-            r"\bwhen (?:was|is) (?:this|it|the (?:article|piece|speech|original)) (?:published|written|from|given|delivered)\b"
-            r"|\b(?:which|what) (?:year|date) (?:is|was) (?:this|it|the (?:article|piece|speech)\b.*?) ?(?:from|published|given)\b"
+            # "the article", "the kenya speech", "the speech about the nairobi declaration"
+            r"\bwhen (?:was|is) (?:this|it|the (?:[\w'-]+ ){0,3}(?:article|piece|speech|original)\b.*?) "
+            r"(?:published|written|from|given|delivered)\b"
+            r"|\b(?:which|what) (?:year|date) (?:is|was) (?:this|it|the (?:[\w'-]+ ){0,3}(?:article|piece|speech)\b.*?) ?"
+            r"(?:from|published|given)\b"
             r"|\bpublication date\b"
         ),
     ),
     (
         "summary",
         re.compile(
-            r"\bsummari[sz]e\b|\bsummary\b|\btl;? ?dr\b|\bgist\b|\bmain (?:point|idea|argument|message)s?\b"
+            r"\bsummari[sz]e\b|\bsummary\b|\btl;? ?dr\b|\bgist\b"
+            r"|\b(?:main|core|central|overall|one[- ]line) (?:point|idea|argument|message)s?\b"
             r"|\bkey (?:points|takeaways)\b|\bwhat(?:'s| is|s) (?:this|it|the (?:article|piece|speech|text))(?: \w+)? about\b"
             r"|\bwhat(?:'s| is|s) (?:this|that) one about\b|\bgive me (?:an )?overview\b|\bin (?:a )?nutshell\b"
             r"|\bwhat(?:'s| is|s) the [\w\s'’-]{0,40}?(?:article|piece|speech|text|essay|report)(?: \w+)? about\b"
@@ -154,7 +158,11 @@ def metadata_answer(kind: str, info: ArticleInfo) -> str | None:
     if kind == "title":
         return f"The article is {title}" + (f", by {info.author}." if info.author else ".")
     if kind == "date":
-        return f"{title} was published {info.published}." if info.published else None
+        if info.published:
+            return f"{title} was published {info.published}."
+        # No date in the metadata, but a speech's or report's title often carries its year.
+        year = re.search(r"\b(?:1[89]|20)\d\d\b", info.title)
+        return f"{title} gives no publication date; its title places it in {year.group(0)}." if year else None
     return None
 
 

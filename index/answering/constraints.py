@@ -16,8 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from index.retrieval.keywords import NameLexicon, TermWeights
-from index.text import has_answer_type
+from index.text import STOPWORDS, has_answer_type
+from index.types import ArticleInfo
 
+_QUESTION_WORD = re.compile(r"[\w'’.-]+")
 _YEAR = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?![\w])")
 _MONTH_WORDS = "january february march april may june july august september october november december".split()
@@ -25,10 +27,20 @@ _ASKS_MONTH = re.compile(r"\b(?:what|which) month\b|\bwhat day\b|\bexact date\b"
 _HAS_MONTH = re.compile(r"\b(?:" + "|".join(_MONTH_WORDS) + r")\b", re.I)
 _ASKS_NUMBER = re.compile(r"\bhow (?:many|much)\b|\b(?:what|which) (?:number|percentage|share|amount|figure)\b|\bdollar figure\b", re.I)
 _ASKS_YEAR = re.compile(r"\b(?:what|which) year\b|\bwhen did\b|\bwhen was\b|\bwhen will\b", re.I)
-# "X's president", "X's speech", "did X say": the question is about what X said, so X must be the speaker.
+# "X's president", "X's speech": the question is about what X said, so X must be the speaker.
 _SPEAKER = re.compile(
-    r"\b([\w'’.-]+(?: [\w'’.-]+)?)(?:'s|’s|s')? (?:president|prime minister|pm|premier|chancellor|king|queen|emir|leader|"
-    r"foreign minister|minister|delegation|delegate|representative|ambassador|speech|statement|address|remarks)\b",
+    r"\b([\w'’.-]+(?: [\w'’.-]+)?)(?:'s|’s|s')? (?:(?:1[89]|20)\d\d )?(?:un |general debate )?"
+    r"(?:president|prime minister|pm|premier|chancellor|king|queen|emir|leader|foreign minister|minister|delegation|"
+    r"delegate|representative|rep|ambassador|government|speech|statement|address|remarks)\b",
+    re.I,
+)
+# "X's 2023 speech", "did X say", "according to X": X names the source, so only X's articles can answer.
+_SOURCE = re.compile(
+    r"\b([\w'’.-]+(?: [\w'’.-]+)?)(?:'s|’s|s')? (?:(?:1[89]|20)\d\d )?(?:un |general debate )?"
+    r"(?:speech|statement|address|remarks|delegation|government)\b"
+    r"|\bdid ([\w'’.-]+(?: [\w'’.-]+)?) (?:say|tell|claim|call|announce|ask|want|warn|pledge|propose|promise|demand|"
+    r"accuse|mention|blame|praise|thank|urge|describe|argue|complain|offer|critici[sz]e)\b"
+    r"|\b(?:according to|per) ([\w'’.-]+(?: [\w'’.-]+)?)",
     re.I,
 )
 # A name in more than this share of the passages tells nothing apart ("Korea" in a library about Korea).
@@ -37,6 +49,8 @@ COMMON_NAME_SHARE = 0.3
 
 # Returns True when two names mean the same actor (exactly, or by embedding similarity).
 SameName = Callable[[str, Sequence[str]], bool]
+# The candidates close enough to a name to be its aliases, with their similarity.
+Similarities = Callable[[str, Sequence[str]], dict[str, float]]
 
 
 @dataclass(frozen=True)
@@ -46,7 +60,11 @@ class QuestionFacts:
     years: tuple[str, ...] = ()
     numbers: tuple[str, ...] = ()
     names: tuple[str, ...] = ()
+    # Runs of adjacent names as the question writes them ("south korea"): what titles are matched against.
+    phrases: tuple[str, ...] = ()
     speakers: tuple[str, ...] = ()
+    # Names the question gives as its source ("did China say"): when a title carries one, only its articles answer.
+    sources: tuple[str, ...] = ()
     # The names the answer must come from, or name: the question's speakers, names some article's
     # title carries, or every name with `require_names` (decided once per question).
     checked_names: tuple[str, ...] = ()
@@ -74,11 +92,15 @@ def question_facts(
     """
     years = tuple(dict.fromkeys(_YEAR.findall(question)))
     numbers = tuple(n for n in dict.fromkeys(_NUMBER.findall(question)) if n not in years)
-    names = tuple(name for name in lexicon.names_in(question) if not _common(name, weights))
+    # The names titles carry count as names too: a speech never names its own country mid-sentence.
+    title_words = {w for phrase in speakers_known for w in phrase.split() if w not in STOPWORDS and w not in lexicon.common_words}
+    found = lexicon.names_in(question) + [w for w in _words(question) if w in title_words]
+    names = tuple(name for name in dict.fromkeys(found) if not _common(name, weights))
     speakers: list[str] = []
     for match in _SPEAKER.finditer(question):
         words = lexicon.names_in(match.group(1))
         speakers.extend(w for w in words if w in names and w not in speakers)
+    sources = [w for match in _SOURCE.finditer(question) for w in lexicon.names_in(next(g for g in match.groups() if g)) if w in names]
     checked = tuple(
         name for name in names if require_names or name in speakers or (same_name is not None and same_name(name, speakers_known))
     )
@@ -86,12 +108,40 @@ def question_facts(
         years=years,
         numbers=numbers,
         names=names,
+        phrases=_name_runs(question, names),
         speakers=tuple(speakers),
+        sources=tuple(dict.fromkeys(sources)),
         checked_names=checked,
         wants_number=bool(_ASKS_NUMBER.search(question)),
         wants_year=bool(_ASKS_YEAR.search(question)) and not years,
         wants_month=bool(_ASKS_MONTH.search(question)),
     )
+
+
+def _words(question: str) -> list[str]:
+    """The question's words, lower-cased, possessives dropped."""
+    return [_possessive(match.group(0).rstrip("'’.-").casefold()) for match in _QUESTION_WORD.finditer(question)]
+
+
+def _name_runs(question: str, names: Sequence[str]) -> tuple[str, ...]:
+    """The question's names joined where they stand side by side ("south korea", "united states")."""
+    runs: list[list[str]] = []
+    previous_end: int | None = None  # where the last word ended, when that word was a name
+    for match in _QUESTION_WORD.finditer(question):
+        word = _possessive(match.group(0).rstrip("'’.-").casefold())
+        if word not in names:
+            previous_end = None
+            continue
+        if runs and previous_end is not None and not question[previous_end : match.start()].strip(" -"):
+            runs[-1].append(word)
+        else:
+            runs.append([word])
+        previous_end = match.end()
+    return tuple(dict.fromkeys(" ".join(run) for run in runs))
+
+
+def _possessive(word: str) -> str:
+    return word.removesuffix("'s").removesuffix("’s")
 
 
 def _common(name: str, weights: TermWeights) -> bool:
@@ -140,6 +190,60 @@ def unmet(
     return ""
 
 
+# A question pointing at more articles than this names a topic, not a source: retrieval is left alone.
+MAX_NAMED_ARTICLES = 100
+# A title's name stands for a question's name at this similarity: "beijing" ↔ "china" (0.76), "uk" ↔
+# "united kingdom" (0.79); not "taiwan" ↔ "china" (0.73) nor "afghanistan" ↔ "tajikistan" (0.67).
+ALIAS_ABOVE = 0.75
+# Aliases this close to the best one are as good (a tie).
+ALIAS_TIE = 0.03
+
+
+@dataclass(frozen=True)
+class NamedArticles:
+    """The articles a question points at by a name their title or author carries, and whether it insists."""
+
+    article_ids: tuple[str, ...] = ()
+    # "China's 2024 speech", "what did Kenya's president say": only those articles can answer.
+    # A bare name ("what about China?") may be the topic of another article: those are preferred, not required.
+    only: bool = False
+
+
+def named_articles(facts: QuestionFacts, carried: Sequence[tuple[ArticleInfo, Sequence[str]]], similarities: Similarities) -> NamedArticles:
+    """The articles whose title or author carries a name the question checks, narrowed to the question's years.
+
+    `carried` pairs each article with the name phrases of its title and author. A question's
+    phrase ("south korea") matches a title's phrase exactly, else by its words ("korea" in
+    "north korea" and "south korea"), else through its closest embedding aliases ("beijing" ↔
+    "china"). A phrase that most articles carry ("un general debate") tells nothing apart.
+    """
+    checked = [p for p in facts.phrases if any(word in facts.checked_names for word in p.split())]
+    if not checked:
+        return NamedArticles()
+    known = {phrase for _, phrases in carried for phrase in phrases}
+    picked: list[ArticleInfo] = []
+    for phrase in checked:
+        aliases = {phrase} if phrase in known else {k for k in known if f" {phrase} " in f" {k} "}
+        aliases = aliases or _closest(phrase, known, similarities)
+        matching = [info for info, phrases in carried if aliases.intersection(phrases)]
+        if len(matching) <= min(MAX_NAMED_ARTICLES, len(carried) // 2 or 1):
+            picked.extend(matching)
+    if facts.years:
+        dated = [info for info in picked if any(year in f"{info.title} {info.published}" for year in facts.years)]
+        picked = dated or picked
+    ids = tuple(dict.fromkeys(info.article_id for info in picked))
+    if not ids:
+        return NamedArticles()
+    return NamedArticles(ids, only=any(name in facts.sources for name in facts.checked_names))
+
+
+def _closest(phrase: str, known: set[str], similarities: Similarities) -> set[str]:
+    """The known phrases that alias `phrase` by embedding: the closest one, and any as close (a tie)."""
+    ranked = {k: score for k, score in similarities(phrase, sorted(known)).items() if score >= ALIAS_ABOVE}
+    best = max(ranked.values(), default=0.0)
+    return {k for k, score in ranked.items() if score >= best - ALIAS_TIE}
+
+
 class NameMatcher:
     """Decides whether a question's name and a passage's names mean the same actor, caching name vectors."""
 
@@ -151,12 +255,17 @@ class NameMatcher:
     def __call__(self, name: str, candidates: Sequence[str]) -> bool:
         if name in candidates:
             return True
+        return max(self.similarities(name, candidates).values(), default=0.0) >= self.threshold
+
+    def similarities(self, name: str, candidates: Sequence[str]) -> dict[str, float]:
+        """The candidates at or above the threshold, with their similarity to `name`."""
         if not candidates:
-            return False
+            return {}
         missing = [n for n in {name, *candidates} if n not in self._vectors]
         if missing:
             self._vectors.update(zip(missing, self.embed(missing)))
             if len(self._vectors) > 50_000:  # names repeat; a bound keeps a long-running bot's memory flat
                 self._vectors = dict(list(self._vectors.items())[-25_000:])
         wanted = self._vectors[name]
-        return max(float(wanted @ self._vectors[c]) for c in candidates) >= self.threshold
+        scores = {c: float(wanted @ self._vectors[c]) for c in candidates}
+        return {c: score for c, score in scores.items() if score >= self.threshold}

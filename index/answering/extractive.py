@@ -25,7 +25,15 @@ from index.answering.about import (  # noqa: I001 (kept apart: the answer paths 
     metadata_answer,
     metadata_citation,
 )
-from index.answering.constraints import NameMatcher, QuestionFacts, name_phrases, question_facts, unmet
+from index.answering.constraints import (
+    NamedArticles,
+    NameMatcher,
+    QuestionFacts,
+    name_phrases,
+    named_articles,
+    question_facts,
+    unmet,
+)
 from index.answering.engine import ABSTAIN_PHRASE
 from index.answering.follow_ups import contextual_query
 from index.answering.summary import summarize_text
@@ -40,7 +48,7 @@ from index.text import (
     leans_back,
     plain_sentence,
 )
-from index.types import Answer, AnswerTrace, Citation, Hit, Turn
+from index.types import Answer, AnswerTrace, ArticleInfo, Citation, Hit, Turn
 
 # An answer is 1 to 4 sentences, lead-ins ("North Korea's military power has grown." before "It has…") included.
 MAX_ANSWER_SENTENCES = 4
@@ -103,7 +111,7 @@ class ExtractiveEngine:
         self._sentence_cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
         self.same_name = NameMatcher(self.embedder.embed, config.same_name_above)
-        self._speakers: tuple[int, tuple[str, ...]] | None = None
+        self._article_names: tuple[int, tuple[tuple[ArticleInfo, tuple[str, ...]], ...]] | None = None
 
     def _vectors(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors of the texts (a question, sentences): from memory, else as the index stored them, else embedded now."""
@@ -130,16 +138,37 @@ class ExtractiveEngine:
             known.update(zip(late, self.embedder.embed(late)))
         return np.vstack([known[t] for t in texts])
 
-    def retrieve(self, query: str, timings: dict[str, float]) -> list[Hit]:
+    def retrieve(self, query: str, timings: dict[str, float], facts: QuestionFacts | None = None) -> list[Hit]:
         """The passages for a query, timing the embedding and the search; the query's vector is
-        kept so that scoring the sentences does not embed it again."""
+        kept so that scoring the sentences does not embed it again.
+
+        A question that names an article's speaker ("China's 2024 speech") is answered from
+        those articles only; one that names a country or person some title carries prefers
+        their passages, interleaved with the best of the whole library.
+        """
         started = time.perf_counter()
         vector = self._vectors([query])
         embedded = time.perf_counter()
-        hits = self.retriever.search_many([query], self.config.passages, query_vectors=vector)[0]
+        passages = self.config.passages
+        hits = self.retriever.search_many([query], passages, query_vectors=vector)[0]
+        if facts is None and self.config.check_constraints:
+            facts = self.question_facts(query)
+        named = self.named_articles(facts) if facts is not None else NamedArticles()
+        if named.article_ids:
+            preferred = self.retriever.search_within(query, vector[0], named.article_ids, passages)
+            hits = preferred if named.only else _interleave(preferred, hits)
         timings["embed"] = (embedded - started) * 1000
         timings["search"] = (time.perf_counter() - embedded) * 1000
         return hits
+
+    def question_facts(self, question: str) -> QuestionFacts:
+        """What the question pins down (constraints.py), read against this index's names and titles."""
+        keywords = self.retriever.keyword_index()
+        return question_facts(question, keywords.names, keywords.weights, self.same_name, self.speakers_known(), self.config.require_names)
+
+    def named_articles(self, facts: QuestionFacts) -> NamedArticles:
+        """The articles the question points at by a name in their title or author (constraints.py)."""
+        return named_articles(facts, self.article_names(), self.same_name.similarities)
 
     def term_weights(self) -> TermWeights:
         """Word weights over the index's passages (from the keyword index: one pass builds both)."""
@@ -168,9 +197,11 @@ class ExtractiveEngine:
                 return AnswerTrace(replace(answered, timings_ms={**answered.timings_ms, "total": total}), (), 1.0)
         query = contextual_query(question, history)
         timings: dict[str, float] = {}
-        hits = self.retrieve(query, timings)
+        # A follow-up retrieves with the previous question, but its own words say what it asks now.
+        facts = self.question_facts(question if query != question else query) if self.config.check_constraints else None
+        hits = self.retrieve(query, timings, facts)
         answer_started = time.perf_counter()
-        answer, best = self._answer(question, query, hits)
+        answer, best = self._answer(question, query, hits, facts)
         timings["answer"] = (time.perf_counter() - answer_started) * 1000
         timings["total"] = (time.perf_counter() - started) * 1000
         return AnswerTrace(replace(answer, timings_ms=timings), tuple(hits), best)
@@ -179,15 +210,12 @@ class ExtractiveEngine:
         """The extractive answer to `question` from passages retrieved for `query` (the question read in context)."""
         return self._answer(question, query, hits)[0]
 
-    def _answer(self, question: str, query: str, hits: Sequence[Hit]) -> tuple[Answer, float]:
+    def _answer(self, question: str, query: str, hits: Sequence[Hit], facts: QuestionFacts | None = None) -> tuple[Answer, float]:
         # A follow-up retrieves with the previous question, but its own words say what it asks now.
         focus = question if query != question else None
         candidates = self.score_sentences(query, hits, focus=focus)
         if self.config.check_constraints and candidates:
-            keywords = self.retriever.keyword_index()
-            facts = question_facts(
-                focus or query, keywords.names, keywords.weights, self.same_name, self.speakers_known(), self.config.require_names
-            )
+            facts = facts or self.question_facts(focus or query)
             candidates = [cand for cand in candidates if not self.unmet(facts, cand)]
         best = max((cand.score for cand in candidates), default=0.0)
         if not candidates:
@@ -202,14 +230,18 @@ class ExtractiveEngine:
         names = self.retriever.keyword_index().names
         return unmet(facts, cand.text, window, chunk.title, names, self.same_name)
 
+    def article_names(self) -> tuple[tuple[ArticleInfo, tuple[str, ...]], ...]:
+        """Each article with the name phrases its title and author carry, read once per index generation."""
+        store = self.retriever.store
+        cached = self._article_names
+        if cached is None or cached[0] != store.generation:
+            named = tuple((info, tuple(name_phrases(f"{info.title}. {info.author}"))) for info in store.articles())
+            cached = self._article_names = (store.generation, named)
+        return cached[1]
+
     def speakers_known(self) -> tuple[str, ...]:
         """The name phrases that articles' titles and authors carry: the speakers a question can be checked against."""
-        store = self.retriever.store
-        cached = self._speakers
-        if cached is None or cached[0] != store.generation:
-            known = tuple(dict.fromkeys(p for info in store.articles() for p in name_phrases(f"{info.title}. {info.author}")))
-            cached = self._speakers = (store.generation, known)
-        return cached[1]
+        return tuple(dict.fromkeys(p for _, phrases in self.article_names() for p in phrases))
 
     def answer_about(self, question: str, about: AboutQuestion, history: Sequence[Turn]) -> Answer | None:
         """An answer to a question about an article itself (author, source, title, date, gist), or None."""
@@ -217,7 +249,7 @@ class ExtractiveEngine:
         articles = store.articles()
         if about.kind == "list":
             return self.list_articles(question, about)
-        info = article_in_question(about, history, articles)
+        info = article_in_question(about, history, articles) or self.article_named_in(question, about)
         if info is None:
             return None
         text = store.article_text(info.article_id) or ""
@@ -230,6 +262,16 @@ class ExtractiveEngine:
         if said is None:
             return Answer(question, f"{ABSTAIN_PHRASE}: {describe_missing(about.kind, info)}", True, (), (citation,))
         return Answer(question, f"{said} [1]", False, (citation,))
+
+    def article_named_in(self, question: str, about: AboutQuestion) -> ArticleInfo | None:
+        """The article a question names by an alias or a year ("the UK's 2023 speech"), or the one of several
+        named that best matches the rest of its words ("the Kenya speech about the Nairobi declaration")."""
+        named = self.named_articles(self.question_facts(question)).article_ids
+        if len(named) > 1 and about.topic_words:
+            best = self.retriever.search_within(question, self._vectors([question])[0], named, 1)
+            named = tuple(h.chunk.article_id for h in best)
+        infos = {info.article_id: info for info, _ in self.article_names()}
+        return infos.get(named[0]) if len(named) == 1 else None
 
     def list_articles(self, question: str, about: AboutQuestion) -> Answer:
         """The articles whose passages best match what the member asks to see ("what do you have on X?")."""
@@ -428,3 +470,14 @@ class ExtractiveEngine:
         if related:
             text += " The closest passages are listed as related reading."
         return Answer(question, text, True, (), related)
+
+
+def _interleave(preferred: Sequence[Hit], general: Sequence[Hit]) -> list[Hit]:
+    """The two rankings merged turn about, preferred first, each passage once."""
+    merged: dict[int, Hit] = {}
+    for pair in zip(preferred, general):
+        for hit in pair:
+            merged.setdefault(hit.chunk.chunk_id, hit)
+    for hit in [*preferred[len(general) :], *general[len(preferred) :]]:
+        merged.setdefault(hit.chunk.chunk_id, hit)
+    return list(merged.values())

@@ -38,6 +38,11 @@ EMBED_GROUP = 1024
 Progress = Callable[[int, int], None]
 
 
+# Raised when the way articles are cut or what is stored with their chunks changes: an index
+# written before is then re-chunked on the next run. 2: one-line paragraphs, stored sentence vectors.
+CHUNK_LAYOUT = 2
+
+
 @dataclass(frozen=True)
 class IndexOptions:
     """How articles are chunked and what approximate index is kept beside the exact one."""
@@ -50,7 +55,7 @@ class IndexOptions:
 
     def chunking(self) -> str:
         """The chunk settings as recorded in the manifest; a different value means re-chunk everything."""
-        return f"target={self.target_tokens} overlap={self.overlap_sentences} max={DEFAULT_MAX_TOKENS}"
+        return f"target={self.target_tokens} overlap={self.overlap_sentences} max={DEFAULT_MAX_TOKENS} layout={CHUNK_LAYOUT}"
 
 
 def chunk_article(article: Article, embedder: Embedder, options: IndexOptions) -> list[Chunk]:

@@ -423,6 +423,11 @@ class IndexStore:
             return {}
         return found
 
+    def chunk_ids_of(self, article_ids: Sequence[str]) -> list[int]:
+        """The chunk ids of these articles (at most 900: SQLite's parameter limit), in id order."""
+        marks = ",".join("?" * len(article_ids[:900]))
+        return [r[0] for r in self._rows(f"SELECT chunk_id FROM chunks WHERE article_id IN ({marks}) ORDER BY chunk_id", article_ids[:900])]
+
     def chunk_ids_and_texts(self) -> tuple[np.ndarray, list[str]]:
         """Every chunk id and text, in id order (for keyword search)."""
         rows = self._rows("SELECT chunk_id, text FROM chunks ORDER BY chunk_id")

@@ -99,6 +99,22 @@ class Retriever:
             results.append(self._hits(ranked[:k]))
         return results
 
+    def search_within(self, question: str, query_vector: np.ndarray, article_ids: Sequence[str], k: int) -> list[Hit]:
+        """The k best passages of the named articles only: every chunk of theirs is scored, no approximation."""
+        chunk_ids = self.store.chunk_ids_of(article_ids)
+        if not chunk_ids:
+            return []
+        cosine = self._cosines(query_vector, chunk_ids)
+        if self.mode == "dense":
+            ranked = sorted(cosine.items(), key=lambda pair: (-pair[1], pair[0]))[:k]
+            return self._hits(ranked)
+        keyword = self.keyword_index()
+        bm25 = keyword.scores_of(keyword.scores(question), chunk_ids)
+        if self.mode == "bm25":
+            return self._hits(sorted(zip(chunk_ids, bm25.tolist()), key=lambda pair: (-pair[1], pair[0]))[:k])
+        fused = score_fusion(chunk_ids, np.array([cosine[i] for i in chunk_ids]), bm25, self.dense_weight)[:k]
+        return self._hits([(i, cosine[i]) for i, _ in fused])
+
     def _hybrid(
         self, question: str, query_vector: np.ndarray, dense_ranked: list[tuple[int, float]], pool: int, k: int
     ) -> list[tuple[int, float]]:

@@ -261,3 +261,20 @@ def test_real_model_end_to_end(small_corpus, tmp_path, embedder):
         assert report.chunks_embedded == 0 and not report.changed and store.generation == 2
     finally:
         store.close()
+
+
+def test_an_index_of_an_older_chunk_layout_is_rechunked(built):
+    """Indexes written before one-line paragraphs and stored sentence vectors are cut again on the next run."""
+    corpus, index_dir, store = built
+    store.close()
+    manifest = json.loads((index_dir / MANIFEST).read_text())
+    manifest["chunking"] = manifest["chunking"].split(" layout=")[0]
+    (index_dir / MANIFEST).write_text(json.dumps(manifest))
+    warnings: list[str] = []
+    report, store2 = index(corpus, index_dir, FakeEmbedder(), warn=warnings.append)
+    try:
+        assert report.rebuilt and report.sentences_embedded > 0
+        assert any("chunk settings changed" in w for w in warnings)
+        assert store2.manifest is not None and store2.manifest["chunking"] == OPTIONS.chunking()
+    finally:
+        store2.close()
