@@ -54,12 +54,14 @@ def has_words(text: str) -> bool:
     return bool(_WORD.search(text))
 
 
+# Not "one": far more often a pronoun ("one that could", "one of the") than an amount.
 _NUMBER_WORDS = (
-    "one two three four five six seven eight nine ten eleven twelve dozen dozens hundred hundreds thousand "
+    "two three four five six seven eight nine ten eleven twelve dozen dozens hundred hundreds thousand "
     "thousands million millions billion billions trillion half quarter percent"
 ).split()
 _MONTHS = "january february march april may june july august september october november december".split()
 _HAS_NUMBER = re.compile(r"\d|\b(?:" + "|".join(_NUMBER_WORDS) + r")\b", re.I)
+_YEAR_ONLY = re.compile(r"(?<![\d.,$€£])\b(?:1[5-9]\d\d|20\d\d)s?\b(?![.,]\d)")
 _HAS_DATE = re.compile(r"\b(?:1[5-9]\d\d|20\d\d)s?\b|\b(?:" + "|".join(_MONTHS) + r")\b|\bcentury\b", re.I)
 
 
@@ -68,7 +70,8 @@ def has_answer_type(text: str, kind: str | None) -> bool:
     if kind == "date":
         return bool(_HAS_DATE.search(text))
     if kind == "number":
-        return bool(_HAS_NUMBER.search(text))
+        # "In 2024" answers no "how many": a year is not an amount.
+        return bool(_HAS_NUMBER.search(_YEAR_ONLY.sub(" ", text)))
     return True
 
 

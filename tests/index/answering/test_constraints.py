@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from index.answering.constraints import NameMatcher, question_facts, unmet
 from index.retrieval.keywords import NameLexicon, TermWeights
+from index.text import has_answer_type
 
 TEXTS = [
     "The 2019 Hanoi summit ended without a deal. Since then North Korea holds about 50 warheads.",
@@ -89,3 +91,18 @@ def test_the_lexicon_learns_names_from_capitals_mid_sentence():
     assert {"japan", "kenya", "hanoi", "moscow", "china"} <= LEXICON.names
     assert "summit" not in LEXICON.names and "the" not in LEXICON.names
     assert LEXICON.names_in("what did JAPAN's pm say about hanoi") == ["japan", "hanoi"]
+
+
+@pytest.mark.parametrize(
+    "sentence, amount",
+    [
+        ("About 50 nuclear warheads.", True),
+        ("Moscow funnelled billions into the regime.", True),
+        ("It pledged $2023 million.", True),
+        ("North Korean troops fought in Ukraine in 2024.", False),
+        ("It is a priority, one that could define his legacy.", False),
+        ("The talks of the 2010s failed.", False),
+    ],
+)
+def test_a_year_or_a_pronoun_is_not_an_amount(sentence, amount):
+    assert has_answer_type(sentence, "number") is amount
