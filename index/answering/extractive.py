@@ -52,6 +52,8 @@ from index.types import Answer, AnswerTrace, ArticleInfo, Citation, Hit, Turn
 
 # An answer is 1 to 4 sentences, lead-ins ("North Korea's military power has grown." before "It has…") included.
 MAX_ANSWER_SENTENCES = 4
+# Picks within this score of the best are a tie for opening the answer.
+OPENING_TIE = 0.02
 
 
 @dataclass(frozen=True)
@@ -375,7 +377,17 @@ class ExtractiveEngine:
         article_rank: dict[str, int] = {}
         for hit in hits:
             article_rank.setdefault(hit.chunk.article_id, len(article_rank))
-        chosen.sort(key=lambda cand: (article_rank[cand.hit.chunk.article_id], cand.start))
+        # The best sentence (with the lead-in it needs) opens the answer; what it adds follows in reading order.
+        # Of two picks scoring all but the same, the one that reads on its own opens: a lead-in answers nothing.
+        opener = next((p for p in picks if p.score >= ranked[0].score - OPENING_TIE and not leans_back(p.text)), ranked[0])
+        opening = {(cand.hit.chunk.article_id, cand.start) for cand in self._with_leading_context([opener], candidates)}
+        chosen.sort(
+            key=lambda cand: (
+                (cand.hit.chunk.article_id, cand.start) not in opening,
+                article_rank[cand.hit.chunk.article_id],
+                cand.start,
+            )
+        )
         return self._cited_answer(question, chosen)
 
     def _dangles(self, cand: Candidate, candidates: Sequence[Candidate]) -> bool:
@@ -448,7 +460,16 @@ class ExtractiveEngine:
             following = chosen[position + 1] if position + 1 < len(chosen) else None
             if following is None or following.hit.chunk.chunk_id != cand.hit.chunk.chunk_id:
                 parts[-1] += f" [{numbers[cand.hit.chunk.chunk_id]}]"
+            elif following.start < cand.start or self._text_between(cand, following).strip():
+                # The quote runs through sentences the answer leaves out: say so, as a quotation would.
+                parts[-1] += " …"
         return Answer(question, " ".join(parts), False, tuple(citations))
+
+    @staticmethod
+    def _text_between(first: Candidate, second: Candidate) -> str:
+        """The chunk's text between two of its sentences."""
+        chunk = first.hit.chunk
+        return chunk.text[first.end - chunk.start : second.start - chunk.start]
 
     def abstain(self, question: str, hits: Sequence[Hit]) -> Answer:
         """The fixed "don't say" answer, with the closest passages as related reading when close."""
