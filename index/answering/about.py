@@ -28,8 +28,10 @@ _KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "author",
         re.compile(
-            r"\bwho(?:'s| is|s)? (?:wrote|writes|authored|the author|behind)\b|\bauthor\b|\bwhose (?:summary|article|piece|"
-            r"writing|work|take)\b|\bwritten by\b|\bby whom\b"
+            r"\bwho(?:'s| is|s)? (?:wrote|writes|authored|the author|behind)\b"
+            # "the author" asked about, not "what did the author say about China" (a question about the content)
+            r"|\bauthor\b(?!'?s? (?:say|says|said|think|thinks|argue|argues|mean|means|claim|claims|write about|wrote about|view))"
+            r"|\bwhose (?:summary|article|piece|writing|work|take)\b|\bwritten by\b|\bby whom\b"
         ),
     ),
     (

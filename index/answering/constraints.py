@@ -19,6 +19,7 @@ from index.retrieval.keywords import NameLexicon, TermWeights
 from index.text import STOPWORDS, has_answer_type
 from index.types import ArticleInfo
 
+_DETERMINERS = frozenset("the a an this that these those his her their its our your my".split())
 _QUESTION_WORD = re.compile(r"[\w'’.-]+")
 _YEAR = re.compile(r"\b(1[89]\d\d|20\d\d)\b")
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*(?![\w])")
@@ -28,17 +29,20 @@ _HAS_MONTH = re.compile(r"\b(?:" + "|".join(_MONTH_WORDS) + r")\b", re.I)
 _ASKS_NUMBER = re.compile(r"\bhow (?:many|much)\b|\b(?:what|which) (?:number|percentage|share|amount|figure)\b|\bdollar figure\b", re.I)
 _ASKS_YEAR = re.compile(r"\b(?:what|which) year\b|\bwhen did\b|\bwhen was\b|\bwhen will\b", re.I)
 # "X's president", "X's speech": the question is about what X said, so X must be the speaker.
-_SPEAKER = re.compile(
-    r"\b([\w'’.-]+(?: [\w'’.-]+)?)(?:'s|’s|s')? (?:(?:1[89]|20)\d\d )?(?:un |general debate )?"
-    r"(?:president|prime minister|pm|premier|chancellor|king|queen|emir|leader|foreign minister|minister|delegation|"
-    r"delegate|representative|rep|ambassador|government|speech|statement|address|remarks)\b",
-    re.I,
+_ROLES = (
+    "president|prime minister|pm|premier|chancellor|king|queen|emir|leader|foreign minister|minister|delegation|"
+    "delegate|representative|rep|ambassador|government|administration|team|policy|position|stance|speech|statement|address|"
+    "remarks"
 )
+_SPEAKER = re.compile(
+    r"\b([\w'’.-]+(?: [\w'’.-]+)?)(?:'s|’s|s')? (?:(?:1[89]|20)\d\d )?(?:un |general debate )?(?:" + _ROLES + r")\b", re.I
+)
+_ROLE_WORDS = frozenset(_ROLES.replace("|", " ").split())
 # "X's 2023 speech", "did X say", "according to X": X names the source, so only X's articles can answer.
 _SOURCE = re.compile(
     r"\b([\w'’.-]+(?: [\w'’.-]+)?)(?:'s|’s|s')? (?:(?:1[89]|20)\d\d )?(?:un |general debate )?"
     r"(?:speech|statement|address|remarks|delegation|government)\b"
-    r"|\bdid ([\w'’.-]+(?: [\w'’.-]+)?) (?:say|tell|claim|call|announce|ask|want|warn|pledge|propose|promise|demand|"
+    r"|\bdid ([\w'’.-]+(?: [\w'’.-]+){0,2}) (?:say|tell|claim|call|announce|ask|want|warn|pledge|propose|promise|demand|"
     r"accuse|mention|blame|praise|thank|urge|describe|argue|complain|offer|critici[sz]e)\b"
     r"|\b(?:according to|per) ([\w'’.-]+(?: [\w'’.-]+)?)",
     re.I,
@@ -65,6 +69,8 @@ class QuestionFacts:
     speakers: tuple[str, ...] = ()
     # Names the question gives as its source ("did China say"): when a title carries one, only its articles answer.
     sources: tuple[str, ...] = ()
+    # Speakers or sources the passages never mention ("did Kim Jong Un say"): checked like names.
+    strangers: tuple[str, ...] = ()
     # The names the answer must come from, or name: the question's speakers, names some article's
     # title carries, or every name with `require_names` (decided once per question).
     checked_names: tuple[str, ...] = ()
@@ -104,10 +110,15 @@ def question_facts(
     checked = tuple(
         name for name in names if require_names or name in speakers or (same_name is not None and same_name(name, speakers_known))
     )
+    # "What did Kim Jong Un say", "Biden's administration": someone the passages never mention at all
+    # cannot be the source of any sentence, so nothing meets the question.
+    strangers = tuple(dict.fromkeys(w for w in _strangers(question, weights) if w not in names))
+    checked += strangers
     return QuestionFacts(
         years=years,
         numbers=numbers,
-        names=names,
+        names=names + strangers,
+        strangers=strangers,
         phrases=_name_runs(question, names),
         speakers=tuple(speakers),
         sources=tuple(dict.fromkeys(sources)),
@@ -116,6 +127,24 @@ def question_facts(
         wants_year=bool(_ASKS_YEAR.search(question)) and not years,
         wants_month=bool(_ASKS_MONTH.search(question)),
     )
+
+
+def _strangers(question: str, weights: TermWeights) -> list[str]:
+    """The words of a speaker or source the question names ("did Kim Jong Un say") that no passage uses.
+
+    A description ("the author", "his team") does not count; a typo ("pyonyang's") is rare
+    next to a name the library simply does not cover.
+    """
+    found: list[str] = []
+    for pattern in (_SPEAKER, _SOURCE):
+        for match in pattern.finditer(question):
+            for group in (g for g in match.groups() if g):
+                words = _words(group)
+                content = [w for w in words if w not in STOPWORDS]
+                if not content or words[0] in _DETERMINERS or not weights.passages:
+                    continue
+                found.extend(w for w in content if w.isalpha() and len(w) > 2 and w not in _ROLE_WORDS and not weights.knows(w))
+    return found
 
 
 def _words(question: str) -> list[str]:
@@ -153,7 +182,7 @@ _PHRASE = re.compile(r"[A-Z][\w'’.-]*(?:\s+(?:of\s+|the\s+|and\s+)*[A-Z][\w'�
 
 def name_phrases(text: str) -> list[str]:
     """The capitalised phrases of a text ("United Kingdom", "Republic of Korea"), lower-cased, possessives dropped."""
-    found = []
+    found: list[str] = []
     for match in _PHRASE.finditer(text):
         phrase = " ".join(match.group(0).split()).casefold().removesuffix("'s").removesuffix("’s")
         if len(phrase) > 1 and phrase not in found:

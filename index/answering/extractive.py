@@ -166,7 +166,11 @@ class ExtractiveEngine:
     def question_facts(self, question: str) -> QuestionFacts:
         """What the question pins down (constraints.py), read against this index's names and titles."""
         keywords = self.retriever.keyword_index()
-        return question_facts(question, keywords.names, keywords.weights, self.same_name, self.speakers_known(), self.config.require_names)
+        facts = question_facts(question, keywords.names, keywords.weights, self.same_name, self.speakers_known(), self.config.require_names)
+        if facts.strangers and self.named_articles(facts).article_ids:
+            # The question names an article too ("Australia's pledge, per Penny Wong"): the stranger is its speaker.
+            facts = replace(facts, checked_names=tuple(n for n in facts.checked_names if n not in facts.strangers))
+        return facts
 
     def named_articles(self, facts: QuestionFacts) -> NamedArticles:
         """The articles the question points at by a name in their title or author (constraints.py)."""

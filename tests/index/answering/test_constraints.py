@@ -106,3 +106,23 @@ def test_the_lexicon_learns_names_from_capitals_mid_sentence():
 )
 def test_a_year_or_a_pronoun_is_not_an_amount(sentence, amount):
     assert has_answer_type(sentence, "number") is amount
+
+
+@pytest.mark.parametrize(
+    "question, strangers",
+    [
+        ("what did kim jong un say about the summit", ("kim", "jong")),
+        ("what did biden's administration do about the warheads", ("biden",)),
+        ("according to zelensky, who bought shells", ("zelensky",)),
+        # Descriptions and names the passages use are not strangers.
+        ("what did the author say about the summit", ()),
+        ("what did japan's delegate say about reform", ()),
+        ("what did moscow buy", ()),
+    ],
+)
+def test_a_speaker_no_passage_mentions_cannot_be_met(question, strangers):
+    facts = question_facts(question, LEXICON, WEIGHTS, exact, ("japan",))
+    assert facts.strangers == strangers
+    sentence = TEXTS[0]
+    if strangers:
+        assert unmet(facts, sentence, sentence, "", LEXICON, exact) == f"no {strangers[0]}"

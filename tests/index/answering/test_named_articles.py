@@ -143,3 +143,10 @@ def test_a_question_about_a_named_speech_finds_it(library):
     assert {c.article_id for c in answer.citations} == {"ken-2023"}
     dated = library.ask("which year is the kenya speech about haiti from?")
     assert {c.article_id for c in dated.citations} == {"ken-2023"}
+
+
+def test_a_stranger_named_as_the_source_abstains_unless_an_article_is_named(library):
+    assert library.ask("what did kim jong un say about the blockade").abstained
+    # Naming Cuba's speech too makes the stranger its speaker, whom a speech rarely names.
+    answer = library.ask("what did cuba's speech say about the blockade, per bruno rodriguez")
+    assert not answer.abstained and {c.article_id for c in answer.citations} == {"cub-2024"}
