@@ -57,7 +57,7 @@ def chat_session(knowledge: KnowledgeBase, out: TextIO, err: TextIO, read_line: 
             try:
                 print(format_answer(knowledge.summarize(" ".join(words), length)), file=out)
             except LookupError as exc:
-                print(exc, file=out)
+                print(_summary_error(knowledge, words, exc), file=out)
         elif command.startswith("/passages"):
             try:
                 question = clean_question(line.split(None, 1)[1] if " " in line.strip() else "", max_question_chars)
@@ -77,3 +77,15 @@ def chat_session(knowledge: KnowledgeBase, out: TextIO, err: TextIO, read_line: 
             if not answer.abstained or has_words(question):
                 history = [*history, Turn(question, answer.text)][-HISTORY_TURNS:]
             print(format_answer(answer), file=out)
+
+
+def _summary_error(knowledge: KnowledgeBase, words: list[str], error: LookupError) -> str:
+    """Why /summary failed: a mistyped length reads better as such than as part of the article's name."""
+    if len(words) > 1:
+        try:
+            knowledge.find_article(" ".join(words[:-1]))
+        except LookupError:
+            pass
+        else:
+            return f"unknown length {words[-1]!r}: use short, medium or long"
+    return str(error)

@@ -74,13 +74,17 @@ def reindex_with_progress(knowledge: KnowledgeBase, rebuild: bool, quiet: bool, 
     from tqdm import tqdm
 
     bar: tqdm | None = None
+    # Embedding runs in two phases, passages then their sentences, each counted from 0 to its own total.
+    phases = iter(("passage", "sentence"))
 
     def progress(done: int, total: int) -> None:
         nonlocal bar
         if quiet:
             return
-        if bar is None:
-            bar = tqdm(total=total, unit="chunk", desc="embedding", file=err, leave=False)
+        if bar is None or done < bar.n or total != bar.total:
+            if bar is not None:
+                bar.close()
+            bar = tqdm(total=total, unit=next(phases, "text"), desc="embedding", file=err, leave=False)
         bar.update(done - bar.n)
 
     try:

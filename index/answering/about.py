@@ -40,6 +40,7 @@ _KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"\b(?:which|what) (?:magazine|outlet|publication|paper|newspaper|journal|site|website|source|news ?site)\b"
             r"|\bwhere (?:is|was|does) (?:this|it|the (?:article|piece|original)) (?:from|published|come from|appear)\b"
             r"|\boriginal reporting\b|\bwho published\b|\bsummary of (?:something|what)\b|\bwhat (?:is|was) (?:it|this) based on\b"
+            r"|\b(?:link|url)\b.*\b(?:original|article|piece|source|it|this)\b|\b(?:original|article's|source) (?:link|url)\b"
         ),
     ),
     (
@@ -155,8 +156,8 @@ def metadata_answer(kind: str, info: ArticleInfo) -> str | None:
         return f"{title} is by {info.author}." if info.author else None
     if kind == "source":
         if info.source:
-            return f"{title} comes from {info.source}" + (f" ({info.url})." if info.url else ".")
-        return f"{title} comes from {info.url}." if info.url else None
+            return f"The source of {title}: {info.source.rstrip('.')}" + (f", at {info.url}." if info.url else ".")
+        return f"{title} was read from {info.url}." if info.url else None
     if kind == "title":
         return f"The article is {title}" + (f", by {info.author}." if info.author else ".")
     if kind == "date":

@@ -375,7 +375,7 @@ class IndexStore:
             if len(matches) > 1:
                 shown = "; ".join(f"{m.article_id} ({m.title})" for m in matches[:5])
                 raise LookupError(f"{len(matches)} articles match {query!r}: {shown}")
-        raise LookupError(f"no indexed article matches {query!r}; `policybot articles` lists them")
+        raise LookupError(f"no indexed article matches {query!r}; the articles command lists them")
 
     def article_text(self, article_id: str) -> str | None:
         """The full text that chunk offsets point into."""

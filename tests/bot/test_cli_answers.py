@@ -255,7 +255,7 @@ def test_summary_of_an_unknown_article(indexed, name):
     code, out, err = indexed("summary", name)
     assert code == EXIT_ERROR and out == ""
     assert err.startswith("policybot: error: ") and f"no indexed article matches {name!r}" in err
-    assert "policybot articles" in err and "Traceback" not in err
+    assert "the articles command lists them" in err and "Traceback" not in err
 
 
 def test_summary_with_an_ambiguous_prefix(indexed):
@@ -416,6 +416,7 @@ def test_chat_commands_and_bad_input(indexed, histories):
         "🙂",
         LONG_QUESTION,
         "/summary nonexistent",
+        "/summary carbon-tax bogus",
         "/summary",
         "/passages",
         "/PASSAGES carbon tax",
@@ -436,6 +437,7 @@ def test_chat_commands_and_bad_input(indexed, histories):
     assert "ask a question in words" in replies["🙂"]
     assert "10,000 characters long" in replies[LONG_QUESTION]
     assert "no indexed article matches 'nonexistent'" in replies["/summary nonexistent"]
+    assert "unknown length 'bogus': use short, medium or long" in replies["/summary carbon-tax bogus"]
     assert "name an article" in replies["/summary"]
     assert "the question is empty" in replies["/passages"]
     assert replies["/PASSAGES carbon tax"].startswith("[1] ") and "A carbon tax with a dividend" in replies["/PASSAGES carbon tax"]
