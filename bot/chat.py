@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from bot.terminal import format_answer, format_hits, reindex_with_progress
+from index.answering.conversations import HISTORY_TURNS
 from index.knowledge import KnowledgeBase
 from index.text import clean_question, has_words, undecodable
 from index.types import Turn
@@ -18,8 +19,6 @@ Commands: /summary ARTICLE [short|medium|long]  summarise an article (id or star
           /reindex   update the index from the corpus folder
           /help      this text
           /quit      leave (or Ctrl-D)"""
-# Earlier turns a follow-up is read with.
-HISTORY_TURNS = 4
 
 
 def chat_session(knowledge: KnowledgeBase, out: TextIO, err: TextIO, read_line: Callable[[str], str], max_question_chars: int) -> None:

@@ -22,6 +22,7 @@ from bot.render import (
     passage_messages,
     shorten,
 )
+from index.answering.conversations import HISTORY_TURNS
 from index.text import clean_question as cleaned_question
 from index.text import has_words
 from index.types import Answer
@@ -29,8 +30,6 @@ from index.types import Answer
 log = logging.getLogger("policybot." + __name__)
 
 MAX_QUESTION_CHARS = 1000
-# Earlier turns of a thread or DM conversation read with a follow-up question.
-HISTORY_TURNS = 4
 EMPTY_MENTION_REPLY = (
     "Ask me a question about the indexed articles — for example, mention me with "
     "“what did the Hanoi summit achieve?” — or use `/ask`. `/help` says what I know."

@@ -22,6 +22,8 @@ CREATE INDEX IF NOT EXISTS turns_by_conversation ON turns(conversation, id);
 CREATE INDEX IF NOT EXISTS turns_by_time ON turns(asked_at);
 """
 MAX_CONVERSATION_ID = 200
+# Earlier turns a follow-up question is read with, in Discord and in the terminal chat alike.
+HISTORY_TURNS = 4
 # Old turns are purged when the store opens, then on a write at most this often.
 PURGE_EVERY_SECONDS = 3600.0
 

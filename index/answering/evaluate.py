@@ -179,7 +179,9 @@ def evaluate(
                 id=q.id,
                 question=q.question,
                 answerable=q.answerable,
-                best_score=trace.best_score,
+                # The score that decides abstention is the opening sentence's (the best citation's), not the best
+                # of all candidates: a sentence leaning on one not retrieved can never open an answer.
+                best_score=max((c.score for c in answer.citations), default=trace.best_score) if not answer.abstained else trace.best_score,
                 abstained=answer.abstained,
                 correct=q.answerable and not answer.abstained and contains_gold(answer.text, q.answers),
                 cited=q.answerable and any(contains_gold(c.quote, q.answers) for c in answer.citations),
