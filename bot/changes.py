@@ -39,7 +39,7 @@ def run_add(args: argparse.Namespace, settings: Settings, out: TextIO, err: Text
                 f"{settings.index.max_article_bytes / 2**20:.0f} MB (MAX_ARTICLE_MB)"
             )
         data = path.read_bytes()
-    with cli.loaded(settings, cli.load_embedder(settings)) as knowledge:
+    with cli.loaded(settings, cli.load_embedder(settings), warm_search=False) as knowledge:
         adder = build_adder(settings, knowledge, build_fetcher(settings))
         try:
             added = adder.add_url(source) if is_url else adder.add_file(Path(source).name, data)
@@ -69,7 +69,7 @@ def run_add_folder(folder: Path, settings: Settings, out: TextIO, err: TextIO) -
     if not files:
         raise cli.UserError(f"no {', '.join(UPLOAD_SUFFIXES)} files in the folder {folder}")
     added: list[AddedArticle] = []
-    with cli.loaded(settings, cli.load_embedder(settings)) as knowledge:
+    with cli.loaded(settings, cli.load_embedder(settings), warm_search=False) as knowledge:
         adder = build_adder(settings, knowledge, build_fetcher(settings))
         for path in files:
             try:
@@ -98,7 +98,7 @@ def run_remove(args: argparse.Namespace, settings: Settings, out: TextIO, err: T
     """`policybot remove ARTICLE`: move its file out of the corpus and drop it from the index."""
     from index.ingestion.adding import remove_article_file
 
-    with cli.loaded(settings, cli.load_embedder(settings)) as knowledge:
+    with cli.loaded(settings, cli.load_embedder(settings), warm_search=False) as knowledge:
         try:
             info = knowledge.find_article(args.article)
         except LookupError as exc:
@@ -141,7 +141,7 @@ def run_feed(args: argparse.Namespace, settings: Settings, out: TextIO, err: Tex
             store.remove(found.feed_id)
             print(f"Unsubscribed from “{found.title}”; its articles stay.", file=out)
             return cli.EXIT_OK
-        with cli.loaded(settings, cli.load_embedder(settings)) as knowledge:
+        with cli.loaded(settings, cli.load_embedder(settings), warm_search=False) as knowledge:
             fetcher = build_fetcher(settings)
             add_url = build_adder(settings, knowledge, fetcher).add_url
             try:
@@ -167,7 +167,7 @@ def run_watch(args: argparse.Namespace, settings: Settings, out: TextIO, stop: t
 
     if not 0.1 <= args.interval <= 3600:
         raise cli.UserError("--interval must be between 0.1 and 3600 seconds")
-    knowledge = cli.build_knowledge(settings, cli.load_embedder(settings, bulk=True))
+    knowledge = cli.build_knowledge(settings, cli.load_embedder(settings, bulk=True), warm_search=False)
     knowledge.load()
     articles, passages, _ = knowledge.stats()
     print(f"Watching {settings.index.corpus_dir} ({articles} articles, {passages} passages); Ctrl-C stops.", file=out, flush=True)

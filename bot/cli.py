@@ -177,9 +177,12 @@ def index_exists(settings: Settings) -> bool:
 
 
 @contextmanager
-def loaded(settings: Settings, embedder: Embedder, build_if_missing: bool = True) -> Iterator[KnowledgeBase]:
-    """The knowledge base with its index loaded (built from the corpus first when missing and allowed); closed after."""
-    knowledge = build_knowledge(settings, embedder)
+def loaded(settings: Settings, embedder: Embedder, build_if_missing: bool = True, warm_search: bool = True) -> Iterator[KnowledgeBase]:
+    """The knowledge base with its index loaded (built from the corpus first when missing and allowed); closed after.
+
+    `warm_search=False` leaves the keyword index to the first search: for one-shot commands that may never search.
+    """
+    knowledge = build_knowledge(settings, embedder, warm_search)
     try:
         knowledge.load(build_if_missing=build_if_missing)
         yield knowledge
@@ -192,7 +195,7 @@ def run_index(args: argparse.Namespace, settings: Settings, out: TextIO, err: Te
     embedder = load_embedder(settings, bulk=True)
     if args.quiet and isinstance(embedder, LazyEmbedder):
         embedder.on_load = None  # --quiet: only problems, not what is loading
-    knowledge = build_knowledge(settings, embedder)
+    knowledge = build_knowledge(settings, embedder, warm_search=False)  # it never searches
     try:
         report = reindex_with_progress(knowledge, args.rebuild, args.quiet, out, err)
     finally:
@@ -360,7 +363,7 @@ def ask_questions(args: argparse.Namespace, knowledge: KnowledgeBase, conversati
 def run_summary(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     """`policybot summary ARTICLE`."""
     require_index(settings)
-    with loaded(settings, load_embedder(settings), build_if_missing=False) as knowledge:
+    with loaded(settings, load_embedder(settings), build_if_missing=False, warm_search=False) as knowledge:
         try:
             summary = knowledge.summarize(args.article, args.length)
         except LookupError as exc:

@@ -187,12 +187,18 @@ def engine_factory(settings: Settings, embedder: Embedder, llm_client: LLMClient
     return build
 
 
-def build_knowledge(settings: Settings, embedder: Embedder) -> KnowledgeBase:
-    """The knowledge base over the configured corpus and index (not loaded yet)."""
+def build_knowledge(settings: Settings, embedder: Embedder, warm_search: bool = True) -> KnowledgeBase:
+    """The knowledge base over the configured corpus and index (not loaded yet).
+
+    With `warm_search` each loaded generation's keyword index is built as it is loaded, so the
+    first question does not wait for it; commands that never search (index, watch) skip it.
+    """
     from index.knowledge import KnowledgeBase
 
     factory = engine_factory(settings, embedder, build_llm_client(settings))
-    return KnowledgeBase(settings.index.corpus_dir, settings.index.index_dir, embedder, factory, settings.index.options())
+    return KnowledgeBase(
+        settings.index.corpus_dir, settings.index.index_dir, embedder, factory, settings.index.options(), warm_search=warm_search
+    )
 
 
 def build_fetcher(settings: Settings) -> Fetcher:

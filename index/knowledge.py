@@ -58,13 +58,22 @@ class KnowledgeBase:
     """Ask, summarise, list and reindex over the current index; safe to call from worker threads."""
 
     def __init__(
-        self, corpus_dir: Path, index_dir: Path, embedder: Embedder, engine_factory: EngineFactory, options: IndexOptions = IndexOptions()
+        self,
+        corpus_dir: Path,
+        index_dir: Path,
+        embedder: Embedder,
+        engine_factory: EngineFactory,
+        options: IndexOptions = IndexOptions(),
+        warm_search: bool = True,
     ):
         self.corpus_dir = Path(corpus_dir)
         self.index_dir = Path(index_dir)
         self.embedder = embedder
         self.engine_factory = engine_factory
         self.options = options
+        # Build each generation's keyword index (BM25, word weights) as it is installed, in the
+        # loading or reindexing thread, so no question waits for it; off for commands that never ask.
+        self.warm_search = warm_search
         self._snapshot: Snapshot | None = None
         self._swap_lock = threading.Lock()
         self._reindex_lock = threading.Lock()
@@ -81,7 +90,13 @@ class KnowledgeBase:
         return None
 
     def _install(self, store: IndexStore) -> None:
-        engine = self.engine_factory(store)
+        try:
+            engine = self.engine_factory(store)
+            if self.warm_search:
+                engine.retriever.keyword_index()
+        except BaseException:
+            store.close()
+            raise
         fresh = Snapshot(store, engine, tuple(store.articles()))
         with self._swap_lock:
             old, self._snapshot = self._snapshot, fresh

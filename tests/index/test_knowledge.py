@@ -120,3 +120,47 @@ def test_reindex_picks_up_an_index_another_process_wrote(small_corpus, tmp_path,
     assert kb.stats()[0] == 4
     report = kb.reindex()
     assert not report.changed and kb.stats()[0] == 5
+
+
+def test_keyword_index_is_built_at_load_and_reindex_not_at_the_first_question(small_corpus, tmp_path, fake_embedder, monkeypatch):
+    import index.retrieval.retriever as retriever_module
+    from index.retrieval.keywords import KeywordIndex
+
+    built: list[int] = []  # the chunk count of every keyword index built, in order
+
+    class CountingKeywordIndex(KeywordIndex):
+        def __init__(self, chunk_ids, texts):
+            super().__init__(chunk_ids, texts)
+            built.append(len(chunk_ids))
+
+    monkeypatch.setattr(retriever_module, "KeywordIndex", CountingKeywordIndex)
+
+    def keyword_generation(kb: KnowledgeBase) -> tuple[int, int]:
+        with kb.reading() as snapshot:
+            retriever = snapshot.engine.retriever
+            assert retriever._keyword is not None, "no keyword index before the first question"
+            return retriever._keyword_generation, snapshot.store.generation
+
+    knowledge_over(small_corpus, tmp_path, fake_embedder).close()  # writes the index on disk
+    built.clear()
+    kb = KnowledgeBase(small_corpus, tmp_path / "index", fake_embedder, extractive_engines(fake_embedder))
+    assert kb.load() is None  # opened, not built
+    assert len(built) == 1 and built[0] == kb.stats()[1]
+    loaded_generation, store_generation = keyword_generation(kb)
+    assert loaded_generation == store_generation
+    kb.ask("How are carbon tax revenues returned to households?")  # the stand-in model may abstain; only the build counts
+    assert len(built) == 1  # the question used the index built at load
+
+    write_article(small_corpus, "ferries.md", "Island ferries", "The island ferry sails hourly from the harbour.")
+    assert kb.reindex().changed
+    assert len(built) == 2 and built[1] == kb.stats()[1] > built[0]
+    new_generation, store_generation = keyword_generation(kb)
+    assert new_generation == store_generation and new_generation != loaded_generation
+    assert kb.search("How often does the island ferry sail?", 1)[0].chunk.article_id == "ferries"
+    assert len(built) == 2
+
+    # Commands that never search leave the keyword index to the first search.
+    lazy = KnowledgeBase(small_corpus, tmp_path / "index", fake_embedder, extractive_engines(fake_embedder), warm_search=False)
+    assert lazy.load() is None and len(built) == 2
+    lazy.close()
+    kb.close()
