@@ -78,3 +78,8 @@ def has_answer_type(text: str, kind: str | None) -> bool:
 def leans_back(sentence: str) -> bool:
     """True when a sentence starts with a word that refers to the sentence before it."""
     return bool(_LEANS_BACK.match(plain_sentence(sentence)))
+
+
+def without_possessive(word: str) -> str:
+    """A lower-cased word without its possessive ending ("japan's" -> "japan")."""
+    return word.removesuffix("'s").removesuffix("’s")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from index.retrieval.keywords import NameLexicon, TermWeights
-from index.text import STOPWORDS, has_answer_type
+from index.text import STOPWORDS, has_answer_type, without_possessive
 from index.types import ArticleInfo
 
 _DETERMINERS = frozenset("the a an this that these those his her their its our your my".split())
@@ -149,7 +149,11 @@ def _strangers(question: str, weights: TermWeights) -> list[str]:
 
 def _words(question: str) -> list[str]:
     """The question's words, lower-cased, possessives dropped."""
-    return [_possessive(match.group(0).rstrip("'’.-").casefold()) for match in _QUESTION_WORD.finditer(question)]
+    return [_word(match) for match in _QUESTION_WORD.finditer(question)]
+
+
+def _word(match: re.Match[str]) -> str:
+    return without_possessive(match.group(0).rstrip("'’.-").casefold())
 
 
 def _name_runs(question: str, names: Sequence[str]) -> tuple[str, ...]:
@@ -157,7 +161,7 @@ def _name_runs(question: str, names: Sequence[str]) -> tuple[str, ...]:
     runs: list[list[str]] = []
     previous_end: int | None = None  # where the last word ended, when that word was a name
     for match in _QUESTION_WORD.finditer(question):
-        word = _possessive(match.group(0).rstrip("'’.-").casefold())
+        word = _word(match)
         if word not in names:
             previous_end = None
             continue
@@ -167,10 +171,6 @@ def _name_runs(question: str, names: Sequence[str]) -> tuple[str, ...]:
             runs.append([word])
         previous_end = match.end()
     return tuple(dict.fromkeys(" ".join(run) for run in runs))
-
-
-def _possessive(word: str) -> str:
-    return word.removesuffix("'s").removesuffix("’s")
 
 
 def _common(name: str, weights: TermWeights) -> bool:

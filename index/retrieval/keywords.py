@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from index.text import STOPWORDS
+from index.text import STOPWORDS, without_possessive
 
 # Lucene's (and Elasticsearch's) BM25 parameters; bm25s defaults to k1=1.5.
 BM25_K1 = 1.2
@@ -118,7 +118,7 @@ class NameLexicon:
             word = form.rstrip("'’-")
             if count <= 0 or len(word) < 2:
                 continue
-            key = _possessive(word.casefold())
+            key = without_possessive(word.casefold())
             seen[key] = seen.get(key, 0) + count
             if word[0].isupper():
                 capitalised[key] = capitalised.get(key, 0) + count
@@ -132,14 +132,10 @@ class NameLexicon:
         """The words of a text (any case) that the corpus writes as names, lower-cased, in order."""
         found = []
         for match in _WORD.finditer(text):
-            word = _possessive(match.group(0).rstrip("'’-").casefold())
+            word = without_possessive(match.group(0).rstrip("'’-").casefold())
             if word in self.names and word not in found:
                 found.append(word)
         return found
-
-
-def _possessive(word: str) -> str:
-    return word.removesuffix("'s").removesuffix("’s")
 
 
 class KeywordIndex:
